@@ -1,0 +1,89 @@
+// Set-up shared by `npm start`, `npm test` and `npm run bench`: installs what
+// is missing (npm packages, Debian packages) and creates data directories.
+// Plain JavaScript so that it runs on whatever Node is on PATH; it is quick
+// when everything is already there.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const mode = process.argv.includes('--test') ? 'test' : process.argv.includes('--bench') ? 'bench' : 'start';
+
+function fail(message) {
+  console.error(`berth setup: ${message}`);
+  process.exit(1);
+}
+
+// Host packages: a command that must exist, and the Debian package that has it.
+const hostPackages = [
+  { pkg: 'runc', has: () => onPath('runc') },
+  { pkg: 'conmon', has: () => onPath('conmon') },
+  { pkg: 'crun', has: () => onPath('crun') },
+  { pkg: 'iptables', has: () => onPath('iptables') },
+  { pkg: 'iproute2', has: () => onPath('ip') },
+  { pkg: 'util-linux', has: () => onPath('nsenter') },
+  // busybox-static builds the test images (a static binary works in any rootfs).
+  { pkg: 'busybox-static', has: () => existsSync('/bin/busybox') && isStatic('/bin/busybox') },
+];
+if (mode === 'bench') hostPackages.push({ pkg: 'docker.io', has: () => onPath('dockerd') && onPath('containerd') });
+if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-cli', has: () => onPath('docker') });
+
+function onPath(cmd) {
+  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin']);
+  return dirs.some((d) => d && existsSync(path.join(d, cmd)));
+}
+
+function isStatic(file) {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', 'busybox-static'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('install ok installed') && existsSync(file);
+}
+
+if (process.getuid?.() !== 0) {
+  fail('Berth manages namespaces, cgroups and mounts and must run as root (try: sudo npm ' + (mode === 'start' ? 'start' : mode === 'test' ? 'test' : 'run bench') + ')');
+}
+
+// 1. npm packages: install when node_modules is missing or older than the lock file.
+const lock = path.join(root, 'package-lock.json');
+const installed = path.join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
+  console.error('berth setup: installing npm packages');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) fail('npm ci failed');
+}
+
+// 2. Debian packages.
+let missing = hostPackages.filter((p) => !p.has()).map((p) => p.pkg);
+// The docker CLI is preinstalled on the machines we run on; only Debian's
+// package provides it otherwise.
+if (missing.length > 0) {
+  if (!onPath('apt-get')) fail(`missing host packages and no apt-get to install them: ${missing.join(', ')}`);
+  console.error(`berth setup: installing ${missing.join(', ')} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  if (update.status !== 0) fail('apt-get update failed');
+  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  if (install.status !== 0) fail(`apt-get install ${missing.join(' ')} failed`);
+  missing = hostPackages.filter((p) => !p.has()).map((p) => p.pkg);
+  if (missing.length > 0) fail(`still missing after apt-get: ${missing.join(', ')}`);
+}
+
+// 3. Kernel features the runtime needs.
+try {
+  execFileSync('modprobe', ['overlay'], { stdio: 'ignore' });
+} catch {
+  // Built into the kernel or modprobe missing; the daemon checks /proc/filesystems.
+}
+
+// 4. Data directories for `npm start` (tests make their own under a temp dir).
+if (mode === 'start') {
+  const dataRoot = flag('--data-root') ?? process.env.BERTH_DATA_ROOT ?? '/var/lib/berth';
+  const runRoot = flag('--run-root') ?? process.env.BERTH_RUN_ROOT ?? '/run/berth';
+  mkdirSync(dataRoot, { recursive: true, mode: 0o711 });
+  mkdirSync(runRoot, { recursive: true, mode: 0o711 });
+}
+
+function flag(name) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}

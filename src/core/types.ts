@@ -1,0 +1,166 @@
+// Shapes shared by head and agent. Container configuration keeps the Docker
+// Engine API's own field names (PascalCase): it is what users send and what
+// inspect returns, so translating it would only add a place for bugs.
+
+/** OCI image configuration (application/vnd.oci.image.config.v1+json). */
+export interface ImageConfig {
+  architecture: string;
+  os: string;
+  variant?: string;
+  created?: string;
+  author?: string;
+  config?: ImageRunConfig;
+  rootfs: { type: 'layers'; diff_ids: string[] };
+  history?: ImageHistoryEntry[];
+}
+
+export interface ImageRunConfig {
+  User?: string;
+  ExposedPorts?: Record<string, object>;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Volumes?: Record<string, object>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Healthcheck?: unknown;
+  Shell?: string[];
+  OnBuild?: string[] | null;
+}
+
+export interface ImageHistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+/** An image as the image store knows it. */
+export interface ImageRecord {
+  /** "sha256:<hex>", the digest of the config blob. */
+  id: string;
+  /** Familiar "name:tag" strings, e.g. "busybox:latest". */
+  repoTags: string[];
+  /** Familiar "name@sha256:..." strings (from registries; empty for loaded images). */
+  repoDigests: string[];
+  /** Parent image id (images built locally), "" otherwise. */
+  parent: string;
+  config: ImageConfig;
+  /** Unpacked size of all layers in bytes. */
+  size: number;
+  /** When the image came into this store (RFC 3339). */
+  loadedAt: string;
+}
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Running: boolean;
+  Paused: boolean;
+  Restarting: boolean;
+  OOMKilled: boolean;
+  Dead: boolean;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+/** Docker's container Config (the subset Berth acts on; unknown fields are kept as given). */
+export interface ContainerConfig {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ExposedPorts?: Record<string, object> | null;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Healthcheck?: unknown;
+  Image?: string;
+  Volumes?: Record<string, object> | null;
+  WorkingDir?: string;
+  Entrypoint?: string[] | null;
+  NetworkDisabled?: boolean;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number | null;
+  Shell?: string[] | null;
+  [other: string]: unknown;
+}
+
+export interface Ulimit {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+export interface RestartPolicy {
+  Name: '' | 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  MaximumRetryCount?: number;
+}
+
+/** Docker's HostConfig (the subset Berth acts on; unknown fields are kept as given). */
+export interface HostConfig {
+  Binds?: string[] | null;
+  LogConfig?: { Type: string; Config?: Record<string, string> };
+  NetworkMode?: string;
+  RestartPolicy?: RestartPolicy;
+  AutoRemove?: boolean;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  Dns?: string[] | null;
+  ExtraHosts?: string[] | null;
+  Init?: boolean | null;
+  Privileged?: boolean;
+  ReadonlyRootfs?: boolean;
+  SecurityOpt?: string[] | null;
+  Runtime?: string;
+  Memory?: number;
+  MemorySwap?: number;
+  MemoryReservation?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpusetCpus?: string;
+  PidsLimit?: number | null;
+  Ulimits?: Ulimit[] | null;
+  OomKillDisable?: boolean | null;
+  ShmSize?: number;
+  Tmpfs?: Record<string, string> | null;
+  [other: string]: unknown;
+}
+
+/** A container as the head stores it: desired configuration plus last observed state. */
+export interface ContainerRecord {
+  Id: string;
+  /** Without the leading slash. */
+  Name: string;
+  Created: string;
+  /** What the user asked for (as typed). */
+  Image: string;
+  /** The resolved image id ("sha256:..."). */
+  ImageId: string;
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  State: ContainerState;
+  RestartCount: number;
+  /** The node (agent) that runs it. */
+  Node: string;
+  /** Resolved command line: the path and arguments actually executed. */
+  Path: string;
+  Args: string[];
+  /** Where the agent keeps this container's log (empty with the "none" driver). */
+  LogPath: string;
+  /** Set once a user stopped the container explicitly (unless-stopped restart policy). */
+  StoppedByUser?: boolean;
+}
