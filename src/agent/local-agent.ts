@@ -1,0 +1,81 @@
+// The agent of the machine the daemon runs on, called in-process by the head.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { promisify } from 'node:util';
+import type { Agent, ImageApi, NodeInfo, RuntimeApi } from './agent-api.ts';
+
+const run = promisify(execFile);
+
+export class LocalAgent implements Agent {
+  readonly images: ImageApi;
+  readonly runtime: RuntimeApi;
+  private readonly name: string;
+  private readonly dataRoot: string;
+  private readonly runtimes: string[];
+  private readonly defaultRuntime: string;
+  private cached?: NodeInfo;
+
+  constructor(opts: { name: string; dataRoot: string; images: ImageApi; runtime: RuntimeApi; runtimes: string[]; defaultRuntime: string }) {
+    this.name = opts.name;
+    this.dataRoot = opts.dataRoot;
+    this.images = opts.images;
+    this.runtime = opts.runtime;
+    this.runtimes = opts.runtimes;
+    this.defaultRuntime = opts.defaultRuntime;
+  }
+
+  async info(): Promise<NodeInfo> {
+    if (this.cached) return this.cached;
+    this.cached = {
+      name: this.name,
+      kernelVersion: os.release(),
+      operatingSystem: osName(),
+      osType: 'linux',
+      architecture: os.machine(),
+      cpus: os.availableParallelism(),
+      memoryBytes: os.totalmem(),
+      cgroupVersion: cgroupVersion(),
+      cgroupDriver: 'cgroupfs',
+      runtimes: this.runtimes,
+      defaultRuntime: this.defaultRuntime,
+      storageDriver: 'overlay',
+      dataRoot: this.dataRoot,
+    };
+    return this.cached;
+  }
+
+  async close(): Promise<void> {
+    const closable = this.runtime as RuntimeApi & { close?: () => Promise<void> | void };
+    await closable.close?.();
+  }
+}
+
+/** Pure v2 when /sys/fs/cgroup itself is cgroup2; v1 (possibly hybrid) otherwise. */
+export function cgroupVersion(): '1' | '2' {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
+}
+
+function osName(): string {
+  try {
+    const m = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'));
+    return m ? m[1] : 'Linux';
+  } catch {
+    return 'Linux';
+  }
+}
+
+/** Runtimes from the candidates that exist and work on this host (crun refuses hybrid cgroups). */
+export async function detectRuntimes(candidates: Record<string, string>): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  for (const [name, bin] of Object.entries(candidates)) {
+    try {
+      await run(bin, ['--version']);
+    } catch {
+      continue;
+    }
+    if (name === 'crun' && cgroupVersion() === '1') continue;
+    found[name] = bin;
+  }
+  return found;
+}

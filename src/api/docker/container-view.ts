@@ -1,0 +1,88 @@
+// Container records rendered as the Engine API's ContainerSummary and
+// ContainerInspectResponse.
+import type { ContainerRecord } from '../../core/types.ts';
+import { containerStatusText } from './human.ts';
+
+const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+function commandLine(c: ContainerRecord): string {
+  return [c.Path, ...c.Args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
+}
+
+function networkSettings(c: ContainerRecord) {
+  return {
+    Bridge: '',
+    SandboxID: '',
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: {},
+    SandboxKey: '',
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: '',
+    Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    MacAddress: '',
+    Networks: {} as Record<string, unknown>,
+    _mode: c.HostConfig.NetworkMode,
+  };
+}
+
+export function containerSummary(c: ContainerRecord, size?: { rw: number; rootFs: number }) {
+  const ns = networkSettings(c);
+  return {
+    Id: c.Id,
+    Names: [`/${c.Name}`],
+    Image: c.Image,
+    ImageID: c.ImageId,
+    Command: commandLine(c),
+    Created: unix(c.Created),
+    Ports: [],
+    ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
+    Labels: c.Config.Labels ?? {},
+    State: c.State.Status,
+    Status: containerStatusText(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
+    NetworkSettings: { Networks: ns.Networks },
+    Mounts: [],
+  };
+}
+
+export function containerInspect(c: ContainerRecord, size?: { rw: number; rootFs: number }) {
+  const { _mode, ...ns } = networkSettings(c);
+  void _mode;
+  const { StoppedByUser, Node, ImageId, LogPath, ...rest } = c;
+  void StoppedByUser;
+  void Node;
+  return {
+    Id: rest.Id,
+    Created: rest.Created,
+    Path: rest.Path,
+    Args: rest.Args,
+    State: rest.State,
+    Image: ImageId,
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
+    LogPath,
+    Name: `/${rest.Name}`,
+    RestartCount: rest.RestartCount,
+    Driver: 'overlay',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: rest.HostConfig,
+    GraphDriver: { Name: 'overlay', Data: null },
+    ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
+    Mounts: [],
+    Config: { ...rest.Config, Image: rest.Image },
+    NetworkSettings: ns,
+  };
+}

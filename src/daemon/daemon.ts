@@ -1,0 +1,97 @@
+// Composition root: wires store, agent (image + runtime), head services and
+// the Docker API server, and stops them in order.
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ApiServer } from '../api/http/server.ts';
+import { containerRoutes } from '../api/docker/containers.ts';
+import { imageRoutes } from '../api/docker/images.ts';
+import { systemRoutes } from '../api/docker/system.ts';
+import { detectRuntimes, LocalAgent } from '../agent/local-agent.ts';
+import { ContainerService } from '../head/containers.ts';
+import { EventBus } from '../head/events.ts';
+import { ImageService } from '../head/images.ts';
+import { ImageStore } from '../image/image-store.ts';
+import { ConmonRuntime } from '../runtime/conmon-runtime.ts';
+import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import type { Logger } from '../core/log.ts';
+import type { DaemonConfig } from './config.ts';
+
+export const VERSION = '0.1.0';
+
+export interface Daemon {
+  socket: string;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
+  mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
+  mkdirSync(config.runRoot, { recursive: true, mode: 0o711 });
+  const store = new SqliteStore(path.join(config.dataRoot, 'berth.db'));
+  const runtimes = await detectRuntimes({ runc: 'runc', crun: 'crun' });
+  if (!runtimes.runc) throw new Error('runc is not installed (run npm start, which installs it)');
+  const images = new ImageStore({ root: path.join(config.dataRoot, 'image'), store });
+  const runtime = new ConmonRuntime({
+    root: path.join(config.dataRoot, 'runtime'),
+    runRoot: config.runRoot,
+    runtimes,
+    defaultRuntime: 'runc',
+    cgroupParent: config.cgroupParent,
+  });
+  const agent = new LocalAgent({
+    name: config.nodeName === 'local' ? os.hostname() : config.nodeName,
+    dataRoot: config.dataRoot,
+    images,
+    runtime,
+    runtimes: Object.keys(runtimes),
+    defaultRuntime: 'runc',
+  });
+  const events = new EventBus();
+  const containers = new ContainerService({ store, agent, nodeName: config.nodeName, log, events });
+  await containers.reconcile();
+  const imageService = new ImageService({ agent, containers, events });
+
+  const server = new ApiServer({ log, serverHeader: `Berth/${VERSION} (linux)` });
+  systemRoutes(server, {
+    agent,
+    containers,
+    images: imageService,
+    system: { version: VERSION, gitCommit: '', started: new Date().toISOString(), dockerRootDir: config.dataRoot, daemonId: daemonId(config.dataRoot) },
+  });
+  containerRoutes(server, containers, imageService);
+  imageRoutes(server, imageService);
+
+  if (existsSync(config.socket)) rmSync(config.socket);
+  mkdirSync(path.dirname(config.socket), { recursive: true, mode: 0o711 });
+  const oldMask = process.umask(0o177);
+  try {
+    await server.listen(config.socket);
+  } finally {
+    process.umask(oldMask);
+  }
+  chmodSync(config.socket, 0o600);
+
+  return {
+    socket: config.socket,
+    async stop() {
+      await server.close();
+      containers.close();
+      await agent.close();
+      await store.close();
+      rmSync(config.socket, { force: true });
+    },
+  };
+}
+
+/** A stable id for this daemon's data root. */
+function daemonId(dataRoot: string): string {
+  const file = path.join(dataRoot, 'daemon-id');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    const id = randomUUID();
+    writeFileSync(file, id + '\n');
+    return id;
+  }
+}

@@ -1,0 +1,34 @@
+// `npm start`: head and agent in one foreground process. Containers keep
+// running under their conmon when this process stops.
+import { readConfig } from './config.ts';
+import { startDaemon } from './daemon.ts';
+import { createLogger } from './logger.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = readConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    console.error(`berth: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const log = createLogger(config.logLevel);
+  const daemon = await startDaemon(config, log);
+  console.error(`Berth is listening on ${daemon.socket}. Point the docker CLI at it with:`);
+  console.error(`export DOCKER_HOST=unix://${daemon.socket}`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await daemon.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`berth: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

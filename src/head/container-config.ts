@@ -1,0 +1,173 @@
+// Turns a Docker create request into a container record: merges the image's
+// defaults, resolves the command line and validates what the runtime cannot.
+import { invalid } from '../core/errors.ts';
+import type { ContainerConfig, ContainerRecord, HostConfig, ImageRecord } from '../core/types.ts';
+
+export const KNOWN_LOG_DRIVERS = ['json-file', 'k8s-file', 'none'];
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+export interface CreateInput {
+  id: string;
+  name: string;
+  config: ContainerConfig;
+  hostConfig: HostConfig;
+  image: ImageRecord;
+  node: string;
+  cpus: number;
+  runtimes: string[];
+  defaultRuntime: string;
+  now: string;
+}
+
+/** Merges env lists: later entries replace earlier ones with the same key. */
+export function mergeEnv(base: string[], extra: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...extra]) {
+    const i = e.indexOf('=');
+    out.set(i < 0 ? e : e.slice(0, i), e);
+  }
+  return [...out.values()];
+}
+
+export function buildContainerRecord(input: CreateInput): ContainerRecord {
+  const { config, image } = input;
+  const img = image.config.config ?? {};
+  const hc = normalizeHostConfig(input.hostConfig, input);
+
+  // A user-given entrypoint discards the image's Cmd, as in Docker.
+  const entrypoint = config.Entrypoint !== undefined && config.Entrypoint !== null ? config.Entrypoint : (img.Entrypoint ?? null);
+  const userEntrypoint = config.Entrypoint !== undefined && config.Entrypoint !== null;
+  const cmd =
+    config.Cmd !== undefined && config.Cmd !== null && config.Cmd.length > 0
+      ? config.Cmd
+      : userEntrypoint
+        ? null
+        : (img.Cmd ?? null);
+  const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+  if (argv.length === 0) throw invalid('no command specified');
+
+  const merged: ContainerConfig = {
+    ...config,
+    Hostname: config.Hostname || input.id.slice(0, 12),
+    Domainname: config.Domainname ?? '',
+    User: config.User ?? img.User ?? '',
+    AttachStdin: config.AttachStdin ?? false,
+    AttachStdout: config.AttachStdout ?? false,
+    AttachStderr: config.AttachStderr ?? false,
+    Tty: config.Tty ?? false,
+    OpenStdin: config.OpenStdin ?? false,
+    StdinOnce: config.StdinOnce ?? false,
+    Env: mergeEnv(img.Env ?? [], config.Env ?? []),
+    Cmd: cmd,
+    Image: config.Image,
+    Volumes: config.Volumes ?? img.Volumes ?? null,
+    WorkingDir: config.WorkingDir || img.WorkingDir || '',
+    Entrypoint: entrypoint,
+    Labels: { ...(img.Labels ?? {}), ...(config.Labels ?? {}) },
+    StopSignal: config.StopSignal || img.StopSignal || undefined,
+  };
+  if (img.ExposedPorts || config.ExposedPorts) {
+    merged.ExposedPorts = { ...(img.ExposedPorts ?? {}), ...(config.ExposedPorts ?? {}) };
+  }
+  if (merged.StopSignal === undefined) delete merged.StopSignal;
+
+  return {
+    Id: input.id,
+    Name: input.name,
+    Created: input.now,
+    Image: config.Image ?? image.id,
+    ImageId: image.id,
+    Config: merged,
+    HostConfig: hc,
+    State: {
+      Status: 'created',
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: 0,
+      ExitCode: 0,
+      Error: '',
+      StartedAt: '0001-01-01T00:00:00Z',
+      FinishedAt: '0001-01-01T00:00:00Z',
+    },
+    RestartCount: 0,
+    Node: input.node,
+    Path: argv[0],
+    Args: argv.slice(1),
+    LogPath: '',
+  };
+}
+
+function normalizeHostConfig(given: HostConfig, input: CreateInput): HostConfig {
+  const hc: HostConfig = { ...given };
+  const networkMode = hc.NetworkMode && hc.NetworkMode !== 'default' ? hc.NetworkMode : 'bridge';
+  hc.NetworkMode = networkMode;
+  hc.LogConfig = hc.LogConfig?.Type ? { Type: hc.LogConfig.Type, Config: hc.LogConfig.Config ?? {} } : { Type: 'json-file', Config: {} };
+  if (!KNOWN_LOG_DRIVERS.includes(hc.LogConfig.Type)) {
+    throw invalid(`failed to create task for container: logger: no log driver named '${hc.LogConfig.Type}' is registered`);
+  }
+  for (const key of Object.keys(hc.LogConfig.Config ?? {})) {
+    if (!['max-size', 'max-file', 'labels', 'env', 'tag', 'compress', 'mode', 'max-buffer-size'].includes(key)) {
+      throw invalid(`unknown log opt '${key}' for ${hc.LogConfig.Type} log driver`);
+    }
+  }
+  const maxSize = hc.LogConfig.Config?.['max-size'];
+  if (maxSize !== undefined) parseSize(maxSize, 'max-size');
+  const maxFile = hc.LogConfig.Config?.['max-file'];
+  if (maxFile !== undefined && !/^[1-9]\d*$/.test(maxFile)) throw invalid(`invalid value for log opt max-file: ${maxFile}`);
+
+  const rp = hc.RestartPolicy ?? { Name: 'no' };
+  const rpName = rp.Name === '' ? 'no' : rp.Name;
+  if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(rpName)) {
+    throw invalid(`invalid restart policy: unknown policy '${rp.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  }
+  if (rpName !== 'on-failure' && (rp.MaximumRetryCount ?? 0) !== 0) {
+    throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  }
+  if ((rp.MaximumRetryCount ?? 0) < 0) throw invalid('invalid restart policy: maximum retry count cannot be negative');
+  hc.RestartPolicy = { Name: rpName, MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
+  if (hc.AutoRemove && rpName !== 'no') {
+    throw invalid(`conflicting options: cannot use auto-remove and restart policy together`);
+  }
+
+  if (hc.Memory && hc.Memory > 0 && hc.Memory < MIN_MEMORY) throw invalid('Minimum memory limit allowed is 6MB');
+  if (hc.Memory && hc.MemorySwap && hc.MemorySwap > 0 && hc.MemorySwap < hc.Memory) {
+    throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+  if (hc.NanoCpus !== undefined && hc.NanoCpus !== 0) {
+    if (hc.NanoCpus < 0 || hc.NanoCpus > input.cpus * 1e9 || hc.NanoCpus < 1e7) {
+      throw invalid(`Range of CPUs is from 0.01 to ${input.cpus.toFixed(2)}, as there are only ${input.cpus} CPUs available`);
+    }
+    if (hc.CpuQuota || hc.CpuPeriod) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  }
+  if (hc.PidsLimit !== undefined && hc.PidsLimit !== null && hc.PidsLimit <= 0) hc.PidsLimit = null;
+  for (const u of hc.Ulimits ?? []) {
+    if (!u || typeof u.Name !== 'string' || typeof u.Soft !== 'number' || typeof u.Hard !== 'number') {
+      throw invalid('invalid ulimit: each entry needs Name, Soft and Hard');
+    }
+    if (u.Soft > u.Hard) throw invalid(`invalid ulimit ${u.Name}: soft limit ${u.Soft} is greater than hard limit ${u.Hard}`);
+  }
+  for (const opt of hc.SecurityOpt ?? []) {
+    const [k] = opt.split(/[=:]/);
+    if (!['no-new-privileges', 'seccomp', 'apparmor', 'label', 'systempaths'].includes(k)) {
+      throw invalid(`invalid --security-opt: ${JSON.stringify(opt)}`);
+    }
+  }
+  const runtime = hc.Runtime || input.defaultRuntime;
+  if (!input.runtimes.includes(runtime)) throw invalid(`unknown or invalid runtime name: ${runtime}`);
+  hc.Runtime = runtime;
+  if (hc.Binds && hc.Binds.length > 0) {
+    throw invalid('bind mounts are not supported yet (HostConfig.Binds)');
+  }
+  return hc;
+}
+
+/** Parses "10m", "1g", "512k", "100" into bytes. */
+export function parseSize(value: string, field: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(value.trim());
+  if (!m) throw invalid(`invalid value for ${field}: ${value}`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * unit);
+}
