@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { isKind } from '../../core/errors.ts';
+import { SqliteStore } from './sqlite-store.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'berth-store-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('records are versioned and survive reopening', async () => {
+  const file = path.join(dir, 'a.db');
+  const s = new SqliteStore(file);
+  const r1 = await s.put('container', 'abc', { n: 1 });
+  const r2 = await s.put('container', 'abd', { n: 2 });
+  assert.ok(r2 > r1);
+  assert.deepEqual((await s.get('container', 'abc'))?.value, { n: 1 });
+  assert.deepEqual((await s.list('container', 'ab')).map((x) => x.key), ['abc', 'abd']);
+  await s.close();
+  const reopened = new SqliteStore(file);
+  assert.equal((await reopened.get('container', 'abd'))?.version, r2);
+  await reopened.close();
+});
+
+test('conditional writes fail as a whole and leave nothing behind', async () => {
+  const s = new SqliteStore(path.join(dir, 'b.db'));
+  await s.put('name', 'web', 'id1', 0);
+  await assert.rejects(
+    s.txn([
+      { op: 'put', kind: 'container', key: 'id2', value: {}, ifVersion: 0 },
+      { op: 'put', kind: 'name', key: 'web', value: 'id2', ifVersion: 0 },
+    ]),
+    (err) => isKind(err, 'conflict'),
+  );
+  assert.equal(await s.get('container', 'id2'), undefined, 'the first operation of a failed transaction must be rolled back');
+  assert.equal((await s.get('name', 'web'))?.value, 'id1');
+  const v = (await s.get('name', 'web'))!.version;
+  await assert.rejects(s.put('name', 'web', 'id3', v + 100), (err) => isKind(err, 'conflict'));
+  await s.put('name', 'web', 'id3', v);
+  assert.equal((await s.get('name', 'web'))?.value, 'id3');
+  await s.close();
+});
+
+test('watchers see committed changes in order', async () => {
+  const s = new SqliteStore(path.join(dir, 'c.db'));
+  const seen: string[] = [];
+  const stop = s.watch(0, (c) => seen.push(`${c.kind}/${c.key}:${c.value === undefined ? 'deleted' : 'put'}`));
+  await s.put('image', 'x', 1);
+  await s.delete('image', 'x');
+  stop();
+  await s.put('image', 'y', 1);
+  assert.deepEqual(seen, ['image/x:put', 'image/x:deleted']);
+  await s.close();
+});
