@@ -16,7 +16,7 @@ import { mountsUnder, startDaemon, uniqueName } from './daemon.ts';
 const fake = String.raw`
 import http from 'node:http';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 const arg = (n) => process.argv[process.argv.indexOf(n) + 1];
 const dataRoot = arg('--data-root'), runRoot = arg('--run-root');
@@ -28,6 +28,12 @@ mkdirSync(path.join(mnt, 'b'));
 execFileSync('mount', ['-t', 'tmpfs', 'fake', path.join(mnt, 'b')]);
 const bg = spawn('sleep', ['1000'], { cwd: dataRoot, detached: true, stdio: 'ignore' });
 bg.unref();
+// Like runc: the background process in a cgroup under --cgroup-parent.
+const cg = path.join('/sys/fs/cgroup/pids', arg('--cgroup-parent'), 'ctr-' + process.pid);
+if (existsSync('/sys/fs/cgroup/pids')) {
+  mkdirSync(cg, { recursive: true });
+  writeFileSync(path.join(cg, 'cgroup.procs'), String(bg.pid));
+}
 let containers = [{ Id: 'c1' }, { Id: 'c2' }];
 const sock = path.join(runRoot, 'docker.sock');
 rmSync(sock, { force: true });
@@ -60,6 +66,7 @@ test('daemon helper against a stand-in daemon', async (t) => {
 
   await t.test('start, api, docker CLI, restart, cleanup', async () => {
     const d = await startDaemon({ entry, startTimeoutMs: 10_000 });
+    let cgroup = '';
     try {
       assert.equal(d.socket, path.join(d.runRoot, 'docker.sock'));
       assert.ok(d.running && d.pid);
@@ -79,6 +86,7 @@ test('daemon helper against a stand-in daemon', async (t) => {
       await d.kill9();
       assert.equal(d.running, false);
       assert.ok(mountsUnder(d.dir).length >= 2, 'stand-in left mounts behind');
+      cgroup = path.join('/sys/fs/cgroup/pids', path.basename(d.dir));
     } finally {
       // Starts the daemon again (it was killed), deletes the containers,
       // stops it, kills the stray sleeps, unmounts, deletes.
@@ -88,6 +96,7 @@ test('daemon helper against a stand-in daemon', async (t) => {
     assert.match(d.logs(), /fake: deleted c2/);
     assert.equal(mountsUnder(d.dir).length, 0);
     assert.equal(existsSync(d.dir), false);
+    assert.equal(existsSync(cgroup), false, 'cgroup parent removed');
   });
 
   await t.test('a daemon that fails to start gives its output', async () => {

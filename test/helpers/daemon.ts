@@ -12,7 +12,7 @@
 //   BERTH_TEST_KEEP=1     keep the temp directory after cleanup (it is printed)
 //   BERTH_TEST_TMPDIR     where temp directories go (default os.tmpdir())
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -121,6 +121,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
   const logFile = path.join(dir, 'daemon.log');
   await Promise.all([mkdir(dataRoot, { mode: 0o711 }), mkdir(runRoot, { mode: 0o711 }), mkdir(dockerConfig)]);
   const socket = path.join(runRoot, 'docker.sock');
+  const cgroupParent = path.basename(dir);
   const entry = opts.entry ?? defaultEntry;
   const logLevel = opts.logLevel ?? process.env.BERTH_TEST_LOG_LEVEL ?? 'info';
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
@@ -159,6 +160,9 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
       runRoot,
       '--log-level',
       logLevel,
+      // A cgroup parent of its own: concurrent test daemons never share one,
+      // and cleanup can find (and kill) whatever is left in it.
+      ...(opts.args?.some((a) => a.startsWith('--cgroup-parent')) ? [] : ['--cgroup-parent', cgroupParent]),
       ...(opts.args ?? []),
     ];
     const c = spawn(pinnedNode, args, { cwd: repoRoot, env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -361,6 +365,11 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
     //    runc, container processes), then mounts, deepest first.
     killProcessesUnder(dir);
     try {
+      await removeCgroupTree(cgroupParent);
+    } catch (err) {
+      errors.push(err);
+    }
+    try {
       await unmountUnder(dir);
     } catch (err) {
       errors.push(err);
@@ -382,6 +391,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
   await spawnDaemon(startTimeoutMs).catch(async (err) => {
     cleanedUp = true;
     killProcessesUnder(dir);
+    await removeCgroupTree(cgroupParent).catch(() => {});
     await unmountUnder(dir).catch(() => {});
     if (process.env.BERTH_TEST_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => {});
     throw err;
@@ -467,6 +477,68 @@ export function killProcessesUnder(dir: string): number[] {
     }
   }
   return killed;
+}
+
+/** Mount points of the cgroup hierarchies (v1 controllers and v2). */
+function cgroupMounts(): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    const fstype = right?.split(' ')[0];
+    if (fstype === 'cgroup' || fstype === 'cgroup2') out.push(left!.split(' ')[4]!);
+  }
+  return out;
+}
+
+/**
+ * Kills every process in the cgroup subtree `relPath` (in every hierarchy)
+ * and removes the subtree's directories, deepest first.
+ */
+export async function removeCgroupTree(relPath: string): Promise<void> {
+  const rel = relPath.replace(/^\/+|\/+$/g, '');
+  if (!rel) return;
+  const dirs: string[] = [];
+  const walk = (d: string) => {
+    dirs.push(d);
+    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(d, e.name));
+  };
+  for (const m of cgroupMounts()) {
+    const top = path.join(m, rel);
+    if (existsSync(top)) walk(top);
+  }
+  if (dirs.length === 0) return;
+  for (const d of dirs) {
+    let procs = '';
+    try {
+      procs = readFileSync(path.join(d, 'cgroup.procs'), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const pid of procs.split('\n').filter(Boolean).map(Number)) {
+      if (pid === process.pid) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  // Deepest first; a cgroup whose tasks are still exiting answers EBUSY.
+  dirs.sort((a, b) => b.split('/').length - a.split('/').length);
+  const left = new Set(dirs);
+  for (let attempt = 0; attempt < 20 && left.size > 0; attempt++) {
+    if (attempt > 0) await sleep(50);
+    for (const d of dirs) {
+      if (!left.has(d)) continue;
+      try {
+        rmdirSync(d);
+        left.delete(d);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') left.delete(d);
+      }
+    }
+  }
+  if (left.size > 0) throw new Error(`cgroups not removable (still busy): ${[...left].join(', ')}`);
 }
 
 export { repoRoot, pinnedNode };
