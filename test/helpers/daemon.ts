@@ -171,13 +171,19 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
     c.stdout!.on('data', record);
     c.stderr!.on('data', record);
     let exitInfo: string | undefined;
+    const closed = new Promise<void>((resolve) => c.on('close', () => resolve()));
     exited = new Promise<void>((resolve) => {
       c.on('exit', (code, signal) => {
         exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
         lastExit = exitInfo;
         live.delete(c);
         if (child === c) child = undefined;
-        resolve();
+        // Let the last output arrive, unless a grandchild holds the pipes open.
+        let timer: NodeJS.Timeout | undefined;
+        void Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, 300)))]).then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
       c.on('error', (err) => {
         exitInfo = `failed to start: ${err.message}`;
@@ -191,6 +197,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
     let lastError = 'no answer yet';
     for (;;) {
       if (exitInfo !== undefined) {
+        await exited;
         throw new Error(`berth daemon ${exitInfo} before its API came up (${entry}); its output:\n${tail()}`);
       }
       if (existsSync(socket)) {
