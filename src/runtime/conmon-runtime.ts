@@ -1,0 +1,463 @@
+// The node's container runtime: OCI bundles run by conmon + runc (or crun),
+// one conmon per container so that containers outlive the daemon. Everything
+// needed to answer state() after a restart is on disk: runc's state under
+// <runRoot>/runc, conmon's exit files under <runRoot>/exits, Berth's notes in
+// the bundle.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ExitInfo, LogEntry, LogOptions, ObservedState, RuntimeApi } from '../agent/agent-api.ts';
+import type { ContainerRecord, ImageRunConfig } from '../core/types.ts';
+import { BerthError, conflict, internal, invalid, notFound, unavailable } from '../core/errors.ts';
+import { which } from './exec.ts';
+import { removeCgroup } from './cgroups.ts';
+import { runConmon } from './conmon.ts';
+import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
+import { ExitWatcher } from './exit-watcher.ts';
+import { hostDevices } from './host-devices.ts';
+import { defaultNofile } from './host-limits.ts';
+import { readK8sLog } from './k8s-log.ts';
+import { logSettings, type LogSettings } from './log-config.ts';
+import { buildOciSpec, containerHostname } from './oci-spec.ts';
+import { RuntimePaths } from './paths.ts';
+import { Runc } from './runc.ts';
+import { defaultSeccompProfile } from './seccomp.ts';
+import { parseSignal } from './signals.ts';
+import { nowRfc3339, rfc3339FromNs } from './time.ts';
+import { resolveUser } from './user.ts';
+
+export interface ConmonRuntimeOptions {
+  /** <dataRoot>/runtime: bundles and logs. */
+  root: string;
+  /** e.g. /run/berth: runc state, exit files, pid files, sockets. */
+  runRoot: string;
+  /** Runtime name -> binary. */
+  runtimes: Record<string, string>;
+  defaultRuntime: string;
+  /** cgroupfs parent of every container's cgroup, e.g. "berth". */
+  cgroupParent: string;
+  /** The conmon binary (default "conmon" on PATH). */
+  conmon?: string;
+}
+
+/** What Berth remembers about a container beside its OCI bundle. */
+interface BundleMeta {
+  id: string;
+  name: string;
+  runtime: string;
+  cgroupsPath: string;
+  terminal: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+  log: LogSettings;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function rmQuiet(p: string): Promise<void> {
+  await fs.rm(p, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** Runtime messages a user caused (bad command, bad user, bad path): a 400, not a 500. */
+const USER_ERROR = /executable file not found|no such file or directory|permission denied|not a directory|is a directory|unable to find (user|group)|exec format error/i;
+
+function validId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw invalid(`invalid container id: ${id}`);
+}
+
+export class ConmonRuntime implements RuntimeApi {
+  private readonly paths: RuntimePaths;
+  private readonly runtimes: Record<string, string>;
+  private readonly defaultRuntime: string;
+  private readonly cgroupParent: string;
+  private readonly conmon: string;
+  private readonly listeners: ((id: string, exit: ExitInfo) => void)[] = [];
+  private watcher: ExitWatcher | undefined;
+  /** Exit-file mtimes (ns) already reported, by id. */
+  private readonly reported = new Map<string, bigint>();
+  /** Ids being started or deleted: their exit files are not reported meanwhile. */
+  private readonly busy = new Set<string>();
+  private readonly checking = new Set<string>();
+  private dirsReady: Promise<void> | undefined;
+
+  constructor(opts: ConmonRuntimeOptions) {
+    this.paths = new RuntimePaths(opts.root, opts.runRoot);
+    this.runtimes = { ...opts.runtimes };
+    if (Object.keys(this.runtimes).length === 0) this.runtimes.runc = 'runc';
+    this.defaultRuntime = opts.defaultRuntime || 'runc';
+    this.cgroupParent = opts.cgroupParent.replace(/^\/+|\/+$/g, '') || 'berth';
+    this.conmon = opts.conmon ?? 'conmon';
+  }
+
+  private ensureDirs(): Promise<void> {
+    this.dirsReady ??= (async () => {
+      await fs.mkdir(this.paths.root, { recursive: true, mode: 0o711 });
+      for (const dir of [this.paths.runRoot, this.paths.runcRoot, this.paths.exitDir, this.paths.socketDir, this.paths.pidDir]) {
+        await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      }
+    })();
+    return this.dirsReady;
+  }
+
+  private runc(meta: Pick<BundleMeta, 'runtime'> | undefined): Runc {
+    const name = meta?.runtime ?? this.defaultRuntime;
+    const binary = this.runtimes[name] ?? this.runtimes[this.defaultRuntime] ?? 'runc';
+    return new Runc(binary, this.paths.runcRoot);
+  }
+
+  /** conmon needs the runtime's absolute path. */
+  private async runtimePath(binary: string): Promise<string> {
+    const found = await which(binary);
+    if (!found) throw unavailable(`OCI runtime ${binary} not found`);
+    return found;
+  }
+
+  private async readMeta(id: string): Promise<BundleMeta | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(this.paths.meta(id), 'utf8')) as BundleMeta;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Where conmon writes a container's log (k8s-file format), for ContainerRecord.LogPath. */
+  logPath(id: string): string {
+    return this.paths.log(id);
+  }
+
+  /** conmon's attach socket (SOCK_SEQPACKET) and its control fifo, for attach and resize. */
+  attachSocket(id: string): string {
+    return path.join(this.paths.socket(id), 'attach');
+  }
+  controlFifo(id: string): string {
+    return path.join(this.paths.bundle(id), 'ctl');
+  }
+
+  async create(container: ContainerRecord, rootfs: string, image: ImageRunConfig): Promise<void> {
+    const id = container.Id;
+    validId(id);
+    await this.ensureDirs();
+    const hc = container.HostConfig;
+    const runtime = hc.Runtime || this.defaultRuntime;
+    if (!this.runtimes[runtime]) throw invalid(`unknown or invalid runtime name: ${runtime}`);
+    const log = logSettings(hc);
+    const bundle = this.paths.bundle(id);
+    // Everything that can fail on the user's input happens before anything is written.
+    const user = await resolveUser(rootfs, container.Config.User || image.User, (hc.GroupAdd as string[] | undefined) ?? []);
+    const spec = buildOciSpec({
+      container,
+      rootfs,
+      image,
+      user,
+      bundleDir: bundle,
+      defaultNofile: defaultNofile(),
+      cgroupParent: this.cgroupParent,
+      hostDevices: hc.Privileged ? await hostDevices() : undefined,
+      seccomp: defaultSeccompProfile(),
+    });
+    const hostname = containerHostname(container) || (await fs.readFile('/etc/hostname', 'utf8').catch(() => 'localhost')).trim();
+    const meta: BundleMeta = {
+      id,
+      name: container.Name || id,
+      runtime,
+      cgroupsPath: spec.linux.cgroupsPath,
+      terminal: !!container.Config.Tty,
+      openStdin: !!container.Config.OpenStdin,
+      stdinOnce: !!container.Config.StdinOnce,
+      log,
+    };
+    try {
+      await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+      await fs.mkdir(this.paths.persist(id), { recursive: true, mode: 0o700 });
+      await fs.writeFile(path.join(bundle, 'hostname'), hostnameFile(hostname), { mode: 0o644 });
+      await fs.writeFile(
+        path.join(bundle, 'hosts'),
+        hc.NetworkMode === 'host'
+          ? await fs.readFile('/etc/hosts', 'utf8').catch(() => hostsFile({ hostname }))
+          : hostsFile({ hostname, extraHosts: hc.ExtraHosts }),
+        { mode: 0o644 },
+      );
+      await fs.writeFile(
+        path.join(bundle, 'resolv.conf'),
+        await resolvConfFile({ dns: hc.Dns, dnsSearch: hc.DnsSearch as string[] | undefined, dnsOptions: hc.DnsOptions as string[] | undefined }),
+        { mode: 0o644 },
+      );
+      await fs.writeFile(this.paths.config(id), JSON.stringify(spec, null, 2), { mode: 0o600 });
+      await fs.writeFile(this.paths.meta(id), JSON.stringify(meta, null, 2), { mode: 0o600 });
+    } catch (err) {
+      await rmQuiet(bundle);
+      throw internal(`cannot write the bundle of ${id}: ${(err as Error).message}`, err);
+    }
+  }
+
+  async start(container: ContainerRecord): Promise<{ pid: number; startedAt: string }> {
+    const id = container.Id;
+    validId(id);
+    await this.ensureDirs();
+    const meta = await this.readMeta(id);
+    if (!meta) throw notFound(`No such container: ${id}`);
+    if (this.busy.has(id)) throw conflict(`container ${id} is being started or removed`);
+    this.busy.add(id);
+    try {
+      const runc = this.runc(meta);
+      const current = await runc.state(id);
+      if (current && (current.status === 'running' || current.status === 'paused') && !(await exists(this.paths.exitFile(id)))) {
+        throw conflict(`container ${id} is already running`);
+      }
+      // Leftovers of the previous run.
+      await this.clearRun(id, meta, runc);
+
+      const result = await runConmon({
+        conmon: this.conmon,
+        runtime: await this.runtimePath(runc.binary),
+        runtimeArgs: [`--root=${this.paths.runcRoot}`, `--log=${path.join(this.paths.bundle(id), 'runc.log')}`, '--log-format=json'],
+        id,
+        name: meta.name,
+        bundle: this.paths.bundle(id),
+        pidFile: this.paths.pidFile(id),
+        conmonPidFile: this.paths.conmonPidFile(id),
+        exitDir: this.paths.exitDir,
+        persistDir: this.paths.persist(id),
+        socketDir: this.paths.socketDir,
+        logPath: meta.log.driver === 'none' ? 'none' : `k8s-file:${this.paths.log(id)}`,
+        logSizeMax: meta.log.maxSize,
+        terminal: meta.terminal,
+        stdin: meta.openStdin,
+        stdinOnce: meta.stdinOnce,
+      });
+      if (!result.ok) {
+        await this.clearRun(id, meta, runc);
+        throw this.createError(result.message);
+      }
+      const startedAt = nowRfc3339(); // before the process may run (and exit)
+      try {
+        await runc.start(id);
+      } catch (err) {
+        await this.abandonRun(id, meta, runc);
+        throw this.createError((err as Error).message, 'start');
+      }
+      return { pid: result.pid, startedAt };
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private createError(message: string, verb: 'create' | 'start' = 'create'): BerthError {
+    const clean = message.replace(/\s+$/, '');
+    if (clean.startsWith('[conmon')) return new BerthError('internal', clean);
+    const text = `OCI runtime ${verb} failed: ${clean}`;
+    return USER_ERROR.test(clean) ? invalid(text) : new BerthError('internal', text);
+  }
+
+  /** Removes the runtime's state of a finished run so that the container can start again. */
+  private async clearRun(id: string, meta: BundleMeta, runc: Runc): Promise<void> {
+    await runc.delete(id).catch(() => undefined);
+    await removeCgroup(meta.cgroupsPath).catch(() => undefined);
+    await rmQuiet(this.paths.exitFile(id));
+    await rmQuiet(this.paths.oomFile(id));
+    await rmQuiet(path.join(this.paths.persist(id), 'exit'));
+    await rmQuiet(this.paths.pidFile(id));
+    await rmQuiet(this.paths.conmonPidFile(id));
+    await rmQuiet(this.paths.socket(id));
+    await rmQuiet(path.join(this.paths.bundle(id), 'runc.log'));
+  }
+
+  /** A run that was created but must not count: kill it, wait for conmon, forget its exit. */
+  private async abandonRun(id: string, meta: BundleMeta, runc: Runc): Promise<void> {
+    await runc.delete(id).catch(() => undefined);
+    await this.waitForExitFile(id, 3000);
+    await this.clearRun(id, meta, runc);
+  }
+
+  private async waitForExitFile(id: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await exists(this.paths.exitFile(id))) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(10);
+    }
+  }
+
+  async kill(id: string, signal: string): Promise<void> {
+    validId(id);
+    const sig = parseSignal(signal || 'SIGKILL');
+    const meta = await this.readMeta(id);
+    if (!meta) throw notFound(`No such container: ${id}`);
+    const st = await this.state(id);
+    if (st.status !== 'running' && st.status !== 'paused') throw conflict(`container ${id} is not running`);
+    await this.runc(meta).kill(id, sig);
+  }
+
+  async state(id: string): Promise<ObservedState> {
+    validId(id);
+    const meta = await this.readMeta(id);
+    if (!meta) throw notFound(`No such container: ${id}`);
+    const runc = this.runc(meta);
+    const exit = await this.readExit(id);
+    if (exit) return { status: 'exited', pid: 0, exitCode: exit.exitCode, finishedAt: exit.finishedAt, oomKilled: exit.oomKilled };
+    const st = await runc.state(id);
+    if (!st) {
+      // Never started, or started and cleaned up.
+      return { status: 'created', pid: 0 };
+    }
+    switch (st.status) {
+      case 'running':
+        return { status: 'running', pid: st.pid };
+      case 'paused':
+        return { status: 'paused', pid: st.pid };
+      case 'created':
+      case 'creating':
+        return { status: 'created', pid: st.pid };
+      case 'stopped': {
+        // The process is gone; conmon writes the exit file a few ms later.
+        if (await this.waitForExitFile(id, 2000)) {
+          const e = await this.readExit(id);
+          if (e) return { status: 'exited', pid: 0, exitCode: e.exitCode, finishedAt: e.finishedAt, oomKilled: e.oomKilled };
+        }
+        // conmon died with it (killed): the exit code is lost.
+        return { status: 'exited', pid: 0, exitCode: 255, finishedAt: nowRfc3339(), oomKilled: await exists(this.paths.oomFile(id)) };
+      }
+      default:
+        return { status: 'unknown', pid: 0 };
+    }
+  }
+
+  private async readExit(id: string): Promise<(ExitInfo & { mtimeNs: bigint }) | undefined> {
+    let text: string;
+    let mtimeNs: bigint;
+    try {
+      const file = this.paths.exitFile(id);
+      mtimeNs = (await fs.stat(file, { bigint: true })).mtimeNs;
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const code = Number.parseInt(text.trim(), 10);
+    return {
+      exitCode: Number.isFinite(code) && code >= 0 ? code : 255,
+      finishedAt: rfc3339FromNs(mtimeNs),
+      oomKilled: await exists(this.paths.oomFile(id)),
+      mtimeNs,
+    };
+  }
+
+  onExit(listener: (id: string, exit: ExitInfo) => void): void {
+    this.listeners.push(listener);
+    if (!this.watcher) {
+      this.watcher = new ExitWatcher(this.paths.exitDir, (id) => void this.checkExit(id));
+      void this.ensureDirs().then(() => this.watcher?.start());
+    }
+  }
+
+  /** Stops watching for exits (tests; daemon shutdown). Containers keep running. */
+  close(): void {
+    this.watcher?.stop();
+    this.watcher = undefined;
+  }
+
+  private async checkExit(id: string): Promise<void> {
+    if (this.busy.has(id) || this.checking.has(id)) return;
+    this.checking.add(id);
+    try {
+      const exit = await this.readExit(id);
+      if (!exit) return;
+      if (!(await exists(this.paths.meta(id)))) return; // deleted, or not ours
+      let seen = this.reported.get(id);
+      if (seen === undefined) {
+        const text = await fs.readFile(this.paths.exitSeen(id), 'utf8').catch(() => '');
+        seen = /^\d+$/.test(text.trim()) ? BigInt(text.trim()) : -1n;
+        this.reported.set(id, seen);
+      }
+      if (seen === exit.mtimeNs || this.busy.has(id)) return;
+      this.reported.set(id, exit.mtimeNs);
+      await fs.writeFile(this.paths.exitSeen(id), String(exit.mtimeNs)).catch(() => undefined);
+      const info: ExitInfo = { exitCode: exit.exitCode, finishedAt: exit.finishedAt, oomKilled: exit.oomKilled };
+      for (const l of this.listeners) {
+        try {
+          l(id, info);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+    } finally {
+      this.checking.delete(id);
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    validId(id);
+    await this.ensureDirs();
+    this.busy.add(id);
+    try {
+      const meta = await this.readMeta(id);
+      const runc = this.runc(meta);
+      const st = await runc.state(id).catch(() => undefined);
+      if (st && (st.status === 'running' || st.status === 'paused' || st.status === 'created')) {
+        if (st.status === 'paused') await runc.kill(id, 9, true).catch(() => undefined);
+        await runc.kill(id, 9).catch(() => undefined);
+        if (st.status !== 'created') await this.waitForExitFile(id, 5000);
+      }
+      await runc.delete(id);
+      // conmon exits after its container; one that lingers (killed runtime) is stopped here.
+      await this.stopConmon(id);
+      await removeCgroup(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`);
+      await rmQuiet(this.paths.bundle(id));
+      await rmQuiet(this.paths.exitFile(id));
+      await rmQuiet(this.paths.pidFile(id));
+      await rmQuiet(this.paths.conmonPidFile(id));
+      await rmQuiet(this.paths.socket(id));
+      this.reported.delete(id);
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async stopConmon(id: string): Promise<void> {
+    const text = await fs.readFile(this.paths.conmonPidFile(id), 'utf8').catch(() => '');
+    const pid = Number.parseInt(text.trim(), 10);
+    if (!(pid > 1)) return;
+    // Only if it is still conmon for this container (pids are reused).
+    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.includes(id) || !cmdline.split('\0')[0].endsWith('conmon')) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+
+  async *logs(container: ContainerRecord, opts: LogOptions): AsyncIterable<LogEntry> {
+    const id = container.Id;
+    validId(id);
+    const meta = await this.readMeta(id);
+    if (!meta) throw notFound(`No such container: ${id}`);
+    if (meta.log.driver === 'none') throw invalid('configured logging driver does not support reading');
+    yield* readK8sLog(this.paths.log(id), opts, {
+      running: async () => {
+        if (await exists(this.paths.exitFile(id))) return false;
+        const st = await this.runc(meta).state(id).catch(() => undefined);
+        return !!st && (st.status === 'running' || st.status === 'paused' || st.status === 'created');
+      },
+    });
+  }
+
+  async known(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.paths.root);
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const name of names) if (await exists(this.paths.config(name))) out.push(name);
+    return out;
+  }
+}
