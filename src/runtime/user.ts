@@ -124,6 +124,8 @@ export async function resolveUser(rootfs: string, spec: string | undefined, grou
   }
 
   let gid = user.gid;
+  // The primary group is listed too, as containerd and Docker do since
+  // CVE-2023-25173 (a process could otherwise keep the image's groups).
   const additional: number[] = [];
   if (groupArg !== undefined && groupArg !== '') {
     const g = groups.find((e) => e.name === groupArg) ?? (isNumeric(groupArg) ? groups.find((e) => e.gid === Number(groupArg)) : undefined);
@@ -144,5 +146,5 @@ export async function resolveUser(rootfs: string, spec: string | undefined, grou
     else throw invalid(`unable to find group ${extra}: no matching entries in group file`);
     if (!additional.includes(n)) additional.push(n);
   }
-  return { uid: user.uid, gid, additionalGids: additional, home: user.home };
+  return { uid: user.uid, gid, additionalGids: [gid, ...additional.filter((g) => g !== gid)], home: user.home };
 }
