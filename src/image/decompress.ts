@@ -1,0 +1,73 @@
+// Recognizes gzip, zstd or plain data by its first bytes and returns the
+// decompressed stream. Other compressions are refused with a clear error.
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { BerthError, invalid } from '../core/errors.ts';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) throw invalid('unsupported compression: bzip2');
+  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58) {
+    throw invalid('unsupported compression: xz');
+  }
+  return 'none';
+}
+
+/** Reads the first `n` bytes without consuming them; returns them and a stream that still yields everything. */
+export function peek(src: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const finish = (ended: boolean) => {
+      src.off('readable', onReadable);
+      src.off('end', onEnd);
+      src.off('error', onError);
+      const all = Buffer.concat(chunks);
+      if (ended) {
+        resolve({ head: all, stream: Readable.from(all.length > 0 ? [all] : []) });
+      } else {
+        src.unshift(all);
+        resolve({ head: all.subarray(0, n), stream: src });
+      }
+    };
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while ((chunk = src.read() as Buffer | null) !== null) {
+        chunks.push(chunk);
+        length += chunk.length;
+        if (length >= n) return finish(false);
+      }
+    };
+    const onEnd = () => finish(true);
+    const onError = (err: Error) => {
+      src.off('readable', onReadable);
+      src.off('end', onEnd);
+      reject(err);
+    };
+    src.on('readable', onReadable);
+    src.on('end', onEnd);
+    src.on('error', onError);
+  });
+}
+
+/** The decompressed content of `src`, whatever of gzip/zstd/none it is. */
+export async function decompressed(src: Readable): Promise<{ stream: Readable; compression: Compression }> {
+  const { head, stream } = await peek(src, 6);
+  const compression = detectCompression(head);
+  if (compression === 'none') return { stream, compression };
+  const inflate = compression === 'gzip' ? createGunzip() : createZstdDecompress();
+  const out = pipeline(stream, inflate, () => {
+    // errors reach the consumer through `inflate`, which pipeline destroys with them
+  });
+  return { stream: out, compression };
+}
+
+/** Turns a low-level decompression/tar error into the client-facing invalid error. */
+export function describeCorruption(err: unknown, what: string): Error {
+  if (err instanceof BerthError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return invalid(`${what} is truncated or corrupt: ${message}`);
+}

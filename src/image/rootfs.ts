@@ -1,0 +1,129 @@
+// Container root file systems: an overlayfs mount of the image's unpacked
+// layers (top-most first) under a per-container writable layer:
+//   <root>/containers/<id>/{upper,work,merged,layers.json}
+// layers.json records the chain ids the mount uses, so that layer garbage
+// collection keeps them even when the image itself is force-removed.
+// Lower dirs are named through short symlinks (<root>/l/<16 hex>) and the
+// mount runs with <root> as its working directory, keeping the option string
+// within the kernel's one-page limit for deep images.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { internal, invalid } from '../core/errors.ts';
+import { hexOf } from './digest.ts';
+import { dirSize, isMountPoint, rmrf, run } from './fs-util.ts';
+import type { LayerStore } from './layer-store.ts';
+
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const MAX_MOUNT_OPTIONS = 4000;
+
+export class RootfsManager {
+  private readonly root: string;
+  private readonly layers: LayerStore;
+
+  constructor(root: string, layers: LayerStore) {
+    this.root = root;
+    this.layers = layers;
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(path.join(this.root, 'containers'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(this.root, 'l'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(this.root, 'empty'), { recursive: true, mode: 0o755 });
+  }
+
+  private dir(containerId: string): string {
+    if (!CONTAINER_ID.test(containerId) || containerId.includes('..')) throw invalid(`invalid container id: ${containerId}`);
+    return path.join(this.root, 'containers', containerId);
+  }
+
+  merged(containerId: string): string {
+    return path.join(this.dir(containerId), 'merged');
+  }
+
+  /** Mounts (or finds mounted) the rootfs; `chainIds` bottom layer first. Layers must exist. */
+  async create(containerId: string, chainIds: string[]): Promise<string> {
+    const dir = this.dir(containerId);
+    const merged = path.join(dir, 'merged');
+    for (const sub of ['upper', 'work', 'merged']) await fs.mkdir(path.join(dir, sub), { recursive: true, mode: 0o755 });
+    const tmp = path.join(dir, 'layers.json.tmp');
+    await fs.writeFile(tmp, JSON.stringify({ chainIds }));
+    await fs.rename(tmp, path.join(dir, 'layers.json'));
+    if (await isMountPoint(merged)) return merged;
+    const lower: string[] = [];
+    for (const chainId of [...chainIds].reverse()) {
+      if (!(await this.layers.has(chainId))) throw internal(`layer ${chainId} is missing from the layer store`);
+      lower.push(await this.link(chainId));
+    }
+    if (lower.length === 0) lower.push('empty');
+    const rel = path.join('containers', containerId);
+    const options = `lowerdir=${lower.join(':')},upperdir=${rel}/upper,workdir=${rel}/work,index=off`;
+    if (options.length > MAX_MOUNT_OPTIONS) throw internal(`image has too many layers (${chainIds.length}) for one overlay mount`);
+    try {
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', options, merged], { cwd: this.root });
+    } catch (err) {
+      throw internal(`mounting the rootfs of ${containerId} failed: ${(err as { stderr?: string }).stderr?.trim() ?? err}`, err);
+    }
+    return merged;
+  }
+
+  /** A short relative name ("l/<16 hex>") for a layer's diff directory. */
+  private async link(chainId: string): Promise<string> {
+    const hex = hexOf(chainId);
+    const name = path.join('l', hex.slice(0, 16));
+    const target = path.join('..', 'layers', hex, 'diff');
+    const abs = path.join(this.root, name);
+    const current = await fs.readlink(abs).catch(() => undefined);
+    if (current === target) return name;
+    if (current !== undefined) await fs.unlink(abs);
+    await fs.symlink(target, abs).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    return name;
+  }
+
+  async remove(containerId: string): Promise<void> {
+    const dir = this.dir(containerId);
+    const merged = path.join(dir, 'merged');
+    if (await isMountPoint(merged)) {
+      try {
+        await run('umount', [merged]);
+      } catch {
+        await run('umount', ['-l', merged]).catch((err: unknown) => {
+          throw internal(`unmounting the rootfs of ${containerId} failed`, err);
+        });
+      }
+    }
+    await rmrf(dir);
+  }
+
+  async size(containerId: string): Promise<number> {
+    return dirSize(path.join(this.dir(containerId), 'upper'));
+  }
+
+  /** Chain ids used by any container's rootfs. */
+  async usedChains(): Promise<Set<string>> {
+    const used = new Set<string>();
+    const ids = await fs.readdir(path.join(this.root, 'containers')).catch(() => [] as string[]);
+    for (const id of ids) {
+      try {
+        const { chainIds } = JSON.parse(await fs.readFile(path.join(this.root, 'containers', id, 'layers.json'), 'utf8')) as {
+          chainIds: string[];
+        };
+        for (const c of chainIds) used.add(c);
+      } catch {
+        // a rootfs being created or removed
+      }
+    }
+    return used;
+  }
+
+  /** Removes short links whose layer is gone. */
+  async pruneLinks(): Promise<void> {
+    const names = await fs.readdir(path.join(this.root, 'l')).catch(() => [] as string[]);
+    for (const n of names) {
+      const abs = path.join(this.root, 'l', n);
+      const ok = await fs.stat(abs).then(() => true, () => false);
+      if (!ok) await fs.unlink(abs).catch(() => undefined);
+    }
+  }
+}
