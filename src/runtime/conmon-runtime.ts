@@ -86,6 +86,7 @@ export class ConmonRuntime implements RuntimeApi {
   /** Ids being started or deleted: their exit files are not reported meanwhile. */
   private readonly busy = new Set<string>();
   private readonly checking = new Set<string>();
+  private readonly recheck = new Set<string>();
   private dirsReady: Promise<void> | undefined;
 
   constructor(opts: ConmonRuntimeOptions) {
@@ -247,6 +248,8 @@ export class ConmonRuntime implements RuntimeApi {
       return { pid: result.pid, startedAt };
     } finally {
       this.busy.delete(id);
+      // A process that ended while start() ran was skipped by the watcher.
+      if (this.watcher) void this.checkExit(id);
     }
   }
 
@@ -364,9 +367,22 @@ export class ConmonRuntime implements RuntimeApi {
   }
 
   private async checkExit(id: string): Promise<void> {
-    if (this.busy.has(id) || this.checking.has(id)) return;
+    if (this.busy.has(id)) return;
+    if (this.checking.has(id)) {
+      this.recheck.add(id); // look again once the running check is done
+      return;
+    }
     this.checking.add(id);
     try {
+      await this.checkExitOnce(id);
+    } finally {
+      this.checking.delete(id);
+    }
+    if (this.recheck.delete(id)) await this.checkExit(id);
+  }
+
+  private async checkExitOnce(id: string): Promise<void> {
+    {
       const exit = await this.readExit(id);
       if (!exit) return;
       if (!(await exists(this.paths.meta(id)))) return; // deleted, or not ours
@@ -387,8 +403,6 @@ export class ConmonRuntime implements RuntimeApi {
           // a listener's failure is its own
         }
       }
-    } finally {
-      this.checking.delete(id);
     }
   }
 
