@@ -295,23 +295,24 @@ export class ImageStore implements ImageApi {
       items.set(record.id, item);
     };
     for (const name of names) {
-      const img = await this.resolve(name);
-      if (isIdPrefix(img.id, name)) {
-        add(img, []);
-        continue;
-      }
-      const ref = parseReference(name);
-      if (ref.digest) add(img, []);
-      else if (ref.tag) add(img, [familiarString(ref)]);
-      else {
+      const ref = safeParse(name);
+      if (ref && !ref.tag && !ref.digest) {
         // A bare repository name saves every tag of that repository.
         const repo = familiarName(ref);
-        const tags = await this.store.list<TagRecord>(TAG_KIND, `${repo}:`);
+        const tags = (await this.store.list<TagRecord>(TAG_KIND, `${repo}:`)).filter((t) => repoOf(t.key) === repo);
+        let found = false;
         for (const t of tags) {
           const rec = await this.getImage(t.value.id);
-          if (rec) add(rec, [t.key]);
+          if (rec) {
+            add(rec, [t.key]);
+            found = true;
+          }
         }
+        if (found) continue;
       }
+      const img = await this.resolve(name);
+      if (isIdPrefix(img.id, name) || !ref || ref.digest) add(img, []);
+      else add(img, [familiarString(withDefaultTag(ref))]);
     }
     await writeDockerArchive(out, [...items.values()], this.content);
   }
@@ -562,6 +563,14 @@ function displayName(input: string): string {
 /** Docker's rule: the input names the image by id (or id prefix) rather than by reference. */
 function isIdPrefix(id: string, input: string): boolean {
   return id.startsWith(input) || id.slice(7).startsWith(input);
+}
+
+function safeParse(input: string): ReturnType<typeof parseReference> | undefined {
+  try {
+    return parseReference(input);
+  } catch {
+    return undefined;
+  }
 }
 
 /** "busybox:latest" / "busybox@sha256:..." -> "busybox". */
