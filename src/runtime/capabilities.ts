@@ -27,14 +27,33 @@ function normalize(name: string): string {
   return full;
 }
 
-/** The capability set a container's process gets. */
-export function capabilitySet(opts: { privileged?: boolean; capAdd?: string[] | null; capDrop?: string[] | null }): string[] {
-  if (opts.privileged) return [...ALL_CAPABILITIES];
+/** Capabilities in a bounding set mask ("CapBnd:" of /proc/<pid>/status, hex); index = capability number. */
+export function capabilitiesFromMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex.trim() || '0'}`);
+  return ALL_CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n);
+}
+
+/**
+ * The capability set a container's process gets. `available` is what this
+ * host can grant (root may lack some, e.g. CAP_SYS_RESOURCE in a container):
+ * "ALL" and privileged mean all of those; naming a missing one is an error.
+ */
+export function capabilitySet(opts: {
+  privileged?: boolean;
+  capAdd?: string[] | null;
+  capDrop?: string[] | null;
+  available?: string[];
+}): string[] {
+  const all = opts.available ? ALL_CAPABILITIES.filter((c) => opts.available!.includes(c)) : [...ALL_CAPABILITIES];
+  if (opts.privileged) return all;
   const add = (opts.capAdd ?? []).map(normalize);
   const drop = (opts.capDrop ?? []).map(normalize);
+  for (const c of add) {
+    if (c !== 'ALL' && !all.includes(c)) throw invalid(`capability ${c} is not available on this host`);
+  }
   let caps: string[];
-  if (add.includes('ALL')) caps = [...ALL_CAPABILITIES];
-  else caps = [...DEFAULT_CAPABILITIES];
+  if (add.includes('ALL')) caps = [...all];
+  else caps = DEFAULT_CAPABILITIES.filter((c) => all.includes(c));
   if (drop.includes('ALL')) {
     // Docker: dropping ALL keeps only what is added explicitly.
     caps = add.filter((c) => c !== 'ALL');

@@ -182,6 +182,32 @@ describe('ConmonRuntime', () => {
     await assert.rejects(rt.state(c.Id), (err: unknown) => err instanceof BerthError && err.kind === 'not-found');
   });
 
+  test('an out-of-memory kill is reported as oomKilled', async () => {
+    const c = record({
+      cmd: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'],
+      hostConfig: { Memory: 8 * 1024 * 1024, MemorySwap: 8 * 1024 * 1024 },
+    });
+    await run(c);
+    const exit = await waitExit(c.Id);
+    assert.equal(exit.oomKilled, true);
+    assert.equal(exit.exitCode, 137);
+    assert.equal((await rt.state(c.Id)).oomKilled, true);
+    assert.doesNotMatch(text(await collect(c)), /survived/);
+  });
+
+  test('open files: the highest limit this host allows by default, Ulimits when given', async () => {
+    const hostHard = Number(/^Max open files\s+\S+\s+(\S+)/m.exec(await fs.readFile('/proc/self/limits', 'utf8'))?.[1] ?? 1048576);
+    const c = record({ cmd: ['sh', '-c', 'ulimit -n; ulimit -Hn'] });
+    await run(c);
+    await waitExit(c.Id);
+    const want = String(Math.min(1048576, hostHard));
+    assert.equal(text(await collect(c)), `${want}\n${want}\n`);
+    const u = record({ cmd: ['sh', '-c', 'ulimit -n; ulimit -Hn'], hostConfig: { Ulimits: [{ Name: 'nofile', Soft: 1000, Hard: 2000 }] } });
+    await run(u);
+    await waitExit(u.Id);
+    assert.equal(text(await collect(u)), '1000\n2000\n');
+  });
+
   test('read-only root filesystem', async () => {
     const c = record({ cmd: ['sh', '-c', 'touch /newfile || exit 9'], hostConfig: { ReadonlyRootfs: true } });
     await run(c);

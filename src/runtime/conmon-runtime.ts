@@ -14,13 +14,12 @@ import { runConmon } from './conmon.ts';
 import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { hostDevices } from './host-devices.ts';
-import { defaultNofile } from './host-limits.ts';
+import { boundingCapabilities, defaultNofile } from './host-limits.ts';
 import { readK8sLog } from './k8s-log.ts';
 import { logSettings, type LogSettings } from './log-config.ts';
 import { buildOciSpec, containerHostname } from './oci-spec.ts';
 import { RuntimePaths } from './paths.ts';
 import { Runc } from './runc.ts';
-import { defaultSeccompProfile } from './seccomp.ts';
 import { parseSignal } from './signals.ts';
 import { nowRfc3339, rfc3339FromNs } from './time.ts';
 import { resolveUser } from './user.ts';
@@ -67,7 +66,7 @@ async function rmQuiet(p: string): Promise<void> {
 }
 
 /** Runtime messages a user caused (bad command, bad user, bad path): a 400, not a 500. */
-const USER_ERROR = /executable file not found|no such file or directory|permission denied|not a directory|is a directory|unable to find (user|group)|exec format error/i;
+const USER_ERROR = /executable file not found|no such file or directory|permission denied|not a directory|is a directory|unable to find (user|group)|exec format error|error setting rlimit/i;
 
 function validId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw invalid(`invalid container id: ${id}`);
@@ -162,7 +161,8 @@ export class ConmonRuntime implements RuntimeApi {
       defaultNofile: defaultNofile(),
       cgroupParent: this.cgroupParent,
       hostDevices: hc.Privileged ? await hostDevices() : undefined,
-      seccomp: defaultSeccompProfile(),
+      seccomp: true,
+      availableCapabilities: boundingCapabilities(),
     });
     const hostname = containerHostname(container) || (await fs.readFile('/etc/hostname', 'utf8').catch(() => 'localhost')).trim();
     const meta: BundleMeta = {

@@ -3,6 +3,7 @@
 // the one Berth itself has needs CAP_SYS_RESOURCE, which root lacks on some
 // hosts (runc then fails with "operation not permitted"): never exceed ours.
 import { readFileSync } from 'node:fs';
+import { capabilitiesFromMask } from './capabilities.ts';
 
 export const DOCKER_DEFAULT_NOFILE = 1048576;
 
@@ -15,5 +16,15 @@ export function defaultNofile(): number {
     return Number.isFinite(hard) ? Math.min(DOCKER_DEFAULT_NOFILE, hard) : DOCKER_DEFAULT_NOFILE;
   } catch {
     return DOCKER_DEFAULT_NOFILE;
+  }
+}
+
+/** The capabilities this process can hand on (its bounding set). */
+export function boundingCapabilities(): string[] | undefined {
+  try {
+    const m = /^CapBnd:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? capabilitiesFromMask(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -5,8 +5,9 @@ import path from 'node:path';
 import type { ContainerRecord, ImageRunConfig } from '../core/types.ts';
 import { invalid } from '../core/errors.ts';
 import { capabilitySet } from './capabilities.ts';
+import { defaultSeccompProfile } from './seccomp.ts';
 import type { ExecUser } from './user.ts';
-import type { OciDevice, OciDeviceRule, OciMount, OciNamespace, OciResources, OciRlimit, OciSeccomp, OciSpec } from './oci-types.ts';
+import type { OciDevice, OciDeviceRule, OciMount, OciNamespace, OciResources, OciRlimit, OciSpec } from './oci-types.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -47,8 +48,10 @@ export interface SpecInputs {
   cgroupParent: string;
   /** Host devices, for privileged containers. */
   hostDevices?: OciDevice[];
-  /** Seccomp profile; undefined for none. */
-  seccomp?: OciSeccomp;
+  /** Capabilities the host can grant (its bounding set); default all. */
+  availableCapabilities?: string[];
+  /** Apply the default seccomp filter (unless privileged or seccomp=unconfined). */
+  seccomp: boolean;
 }
 
 export function containerHostname(c: ContainerRecord): string {
@@ -224,7 +227,7 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
   const hc = c.HostConfig;
   const privileged = !!hc.Privileged;
   const hostname = containerHostname(c);
-  const caps = capabilitySet({ privileged, capAdd: hc.CapAdd, capDrop: hc.CapDrop });
+  const caps = capabilitySet({ privileged, capAdd: hc.CapAdd, capDrop: hc.CapDrop, available: inp.availableCapabilities });
   const sec = securityOpts(hc.SecurityOpt);
   if (!c.Path) throw invalid('No command specified');
 
@@ -269,7 +272,7 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
       resources: resources(c, privileged),
       ...(Object.keys(sysctl).length ? { sysctl } : {}),
       ...(privileged ? { devices: inp.hostDevices ?? [] } : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
-      ...(!privileged && !sec.seccompUnconfined && inp.seccomp ? { seccomp: inp.seccomp } : {}),
+      ...(!privileged && !sec.seccompUnconfined && inp.seccomp ? { seccomp: defaultSeccompProfile(caps) } : {}),
     },
   };
   if (!path.posix.isAbsolute(spec.process.cwd)) throw invalid(`the working directory '${spec.process.cwd}' is invalid, it needs to be an absolute path`);
