@@ -42,6 +42,7 @@ const top = () =>
     { name: 'opt/.wh..wh..opq', data: '' },
     { name: 'opt/new', data: 'new' },
     { name: 'etc/added', data: 'added' },
+    { name: 'etc/tagged', data: 't', pax: { 'SCHILY.xattr.user.origin': 'layer-2', 'SCHILY.xattr.trusted.overlay.redirect': '/x' } },
   ]);
 
 describe('load', () => {
@@ -77,6 +78,8 @@ describe('load', () => {
       assert.equal(existsSync(path.join(merged, 'etc/gone')), false, 'whiteout hides the lower file');
       assert.equal(readFileSync(path.join(merged, 'etc/keep'), 'utf8'), 'keep me');
       assert.equal(readFileSync(path.join(merged, 'etc/added'), 'utf8'), 'added');
+      assert.equal(getfattr(path.join(merged, 'etc/tagged'), 'user.origin'), 'layer-2', 'user xattrs kept');
+      assert.equal(getfattr(path.join(diff1, 'etc/tagged'), 'trusted.overlay.redirect'), undefined, 'overlay xattrs never taken from a tar');
       assert.deepEqual(readdirSync(path.join(merged, 'opt')), ['new'], 'opaque dir hides lower entries');
       const tool = statSync(path.join(merged, 'bin/tool'));
       assert.equal(tool.mode & 0o7777, 0o4755);

@@ -124,8 +124,8 @@ class Unpacker {
   private async removeExisting(rel: string): Promise<void> {
     const abs = this.abs(rel);
     const st = await fs.lstat(abs).catch(() => undefined);
+    if (!st) return; // nothing pending can refer to a path that does not exist
     this.forget(rel);
-    if (!st) return;
     if (st.isDirectory()) {
       await fs.rm(abs, { recursive: true, force: true });
       this.dirs = new Set([...this.dirs].filter((p) => p !== rel && !p.startsWith(`${rel}/`)));
