@@ -23,6 +23,8 @@ const hostPackages = [
   { pkg: 'iptables', has: () => onPath('iptables') },
   { pkg: 'iproute2', has: () => onPath('ip') },
   { pkg: 'util-linux', has: () => onPath('nsenter') },
+  // setfattr marks opaque directories in unpacked layers (trusted.overlay.opaque).
+  { pkg: 'attr', has: () => onPath('setfattr') },
   // busybox-static builds the test images (a static binary works in any rootfs).
   { pkg: 'busybox-static', has: () => existsSync('/bin/busybox') && isStatic('/bin/busybox') },
 ];

@@ -79,6 +79,12 @@ export interface LogOptions {
   /** Number of lines from the end; -1 = all. */
   tail: number;
   signal?: AbortSignal;
+  /**
+   * With follow: keep following whatever the container's state until this
+   * signal fires, then drain what was written and end (attach starts before
+   * the process does).
+   */
+  followUntil?: AbortSignal;
 }
 
 export interface LogEntry {

@@ -381,27 +381,26 @@ export class ConmonRuntime implements RuntimeApi {
     if (this.recheck.delete(id)) await this.checkExit(id);
   }
 
+  /** Tells the listeners about the exit in the exit file unless they heard of it (persisted, so once across restarts). */
   private async checkExitOnce(id: string): Promise<void> {
-    {
-      const exit = await this.readExit(id);
-      if (!exit) return;
-      if (!(await exists(this.paths.meta(id)))) return; // deleted, or not ours
-      let seen = this.reported.get(id);
-      if (seen === undefined) {
-        const text = await fs.readFile(this.paths.exitSeen(id), 'utf8').catch(() => '');
-        seen = /^\d+$/.test(text.trim()) ? BigInt(text.trim()) : -1n;
-        this.reported.set(id, seen);
-      }
-      if (seen === exit.mtimeNs || this.busy.has(id)) return;
-      this.reported.set(id, exit.mtimeNs);
-      await fs.writeFile(this.paths.exitSeen(id), String(exit.mtimeNs)).catch(() => undefined);
-      const info: ExitInfo = { exitCode: exit.exitCode, finishedAt: exit.finishedAt, oomKilled: exit.oomKilled };
-      for (const l of this.listeners) {
-        try {
-          l(id, info);
-        } catch {
-          // a listener's failure is its own
-        }
+    const exit = await this.readExit(id);
+    if (!exit) return;
+    if (!(await exists(this.paths.meta(id)))) return; // deleted, or not ours
+    let seen = this.reported.get(id);
+    if (seen === undefined) {
+      const text = await fs.readFile(this.paths.exitSeen(id), 'utf8').catch(() => '');
+      seen = /^\d+$/.test(text.trim()) ? BigInt(text.trim()) : -1n;
+      this.reported.set(id, seen);
+    }
+    if (seen === exit.mtimeNs || this.busy.has(id)) return;
+    this.reported.set(id, exit.mtimeNs);
+    await fs.writeFile(this.paths.exitSeen(id), String(exit.mtimeNs)).catch(() => undefined);
+    const info: ExitInfo = { exitCode: exit.exitCode, finishedAt: exit.finishedAt, oomKilled: exit.oomKilled };
+    for (const l of this.listeners) {
+      try {
+        l(id, info);
+      } catch {
+        // a listener's failure is its own
       }
     }
   }
@@ -456,6 +455,7 @@ export class ConmonRuntime implements RuntimeApi {
     if (meta.log.driver === 'none') throw invalid('configured logging driver does not support reading');
     yield* readK8sLog(this.paths.log(id), opts, {
       running: async () => {
+        if (opts.followUntil) return !opts.followUntil.aborted;
         if (await exists(this.paths.exitFile(id))) return false;
         const st = await this.runc(meta).state(id).catch(() => undefined);
         return !!st && (st.status === 'running' || st.status === 'paused' || st.status === 'created');

@@ -151,10 +151,11 @@ export function containerRoutes(r: Routes, containers: ContainerService, images:
       return;
     }
     const since = wantLogs ? 0 : Date.now() / 1000 - 0.001;
-    const stop = () => setTimeout(() => abort.abort(), 150).unref();
-    if (wantStream) void containers.wait(c.Id, c.State.Running ? 'not-running' : 'next-exit', abort.signal).then(stop);
+    const exited = new AbortController();
+    if (wantStream) void containers.wait(c.Id, c.State.Running ? 'not-running' : 'next-exit', abort.signal).then(() => exited.abort());
     try {
-      for await (const e of containers.logs(c, { follow: wantStream, stdout, stderr, since, until: 0, tail: -1, signal: abort.signal })) {
+      const opts = { follow: wantStream, followUntil: exited.signal, stdout, stderr, since, until: 0, tail: -1, signal: abort.signal };
+      for await (const e of containers.logs(c, opts)) {
         socket.write(encodeEntry(e, tty, false));
       }
     } catch (err) {

@@ -18,13 +18,14 @@ export function imageRoutes(r: Routes, images: ImageService): void {
   });
 
   r.add('POST', '/images/load', async (ctx) => {
-    const quiet = ctx.bool('quiet');
+    // "quiet" only suppresses progress bars: the "Loaded image" lines are
+    // printed either way, as Docker does.
+    ctx.bool('quiet');
     const out = ctx.stream(200, 'application/json');
     try {
       await images.load(ctx.req, (message) => {
-        if (!quiet) out.write(JSON.stringify({ stream: message.endsWith('\n') ? message : message + '\n' }) + '\n');
+        out.write(JSON.stringify({ stream: message.endsWith('\n') ? message : message + '\n' }) + '\n');
       });
-      if (quiet) out.write('');
     } catch (err) {
       // The status line is gone: report the failure the way docker load reads it.
       out.write(JSON.stringify({ errorDetail: { message: errMessage(err) }, error: errMessage(err) }) + '\n');
