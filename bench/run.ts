@@ -238,7 +238,7 @@ async function main(): Promise<number> {
   const notes: string[] = [
     'Berth has no container networking yet: its containers get no network. Docker is measured on its default bridge and with --network none; Berth vs Docker --network none is the like-for-like comparison.',
     'Docker Engine runs with --iptables=false --ip-forward=false --ip-masq=false on a private bridge, so the bridge figure leaves out per-network iptables set-up (not a per-container cost when no ports are published).',
-    `Per-container memory is the PSS of the helper process each container keeps (Berth: conmon; Docker: containerd-shim-runc-v2) with ${CONTAINERS} idle containers on one engine at a time; shared pages are divided among the helpers, so PSS per container falls somewhat as K grows.`,
+    `Per-container memory is the PSS of the helper process each container keeps (Berth: conmon; Docker: containerd-shim-runc-v2) with ${CONTAINERS} idle containers on one engine at a time; shared pages are divided among the helpers, so PSS per container falls as K grows (Docker's shim most: its Go text is shared); USS (private pages only) does not depend on K.`,
   ];
   const errors: string[] = [];
 
@@ -286,6 +286,20 @@ async function main(): Promise<number> {
   ];
   if (berthCli && !berthError) {
     variants.unshift({ key: 'berth', label: 'Berth', cli: berthCli, args: ['run', '--rm', IMAGE, 'true'], samples: [], failures: [] });
+  }
+
+  // Sanity: the container really runs (its output and exit code come back), so the timings are not of a no-op.
+  for (const v of [...variants]) {
+    checkInterrupted();
+    const args = [...v.args.slice(0, -1), 'sh', '-c', 'echo berth-bench-ok; exit 7'];
+    const r = await v.cli.run(args, 60_000);
+    if (r.code !== 7 || !r.stdout.includes('berth-bench-ok')) {
+      const msg = `${v.label}: docker ${args.join(' ')} gave exit ${r.code} (want 7) and stdout ${JSON.stringify(r.stdout.slice(0, 200))}: ${r.stderr.trim().slice(0, 1500)}`;
+      if (v.key !== 'berth') throw new Error(msg);
+      berthError = `sanity check failed: ${msg}`;
+      say(berthError);
+      variants.splice(variants.indexOf(v), 1);
+    }
   }
 
   // Warm-up: also the check that each engine can run a container at all.
@@ -375,12 +389,13 @@ async function main(): Promise<number> {
     runP95VsNone: ratio(stats.berth?.p95, stats.dockerNone?.p95),
     memoryPssPerContainer: ratio(berthMem?.perContainer.pssKb, dockerMem.perContainer.pssKb),
     memoryRssPerContainer: ratio(berthMem?.perContainer.rssKb, dockerMem.perContainer.rssKb),
+    memoryUssPerContainer: ratio(berthMem?.perContainer.ussKb, dockerMem.perContainer.ussKb),
     daemonPssLoaded: ratio(berthMem?.daemon.loaded.pssKb, dockerMem.daemon.loaded.pssKb),
   };
 
   const versions = {
     dockerEngine: await docker.version(),
-    dockerCli: tryCmd('docker', ['version', '--format', '{{.Client.Version}}']),
+    dockerCli: tryCmd('docker', ['--version']),
     containerd: firstLine(tryCmd('containerd', ['--version'])),
     runc: firstLine(tryCmd('runc', ['--version'])),
     conmon: firstLine(tryCmd('conmon', ['--version'])),
@@ -432,7 +447,12 @@ async function main(): Promise<number> {
     m(dockerMem, (r) => r.perContainer.rssKb),
     ratios.memoryRssPerContainer?.toFixed(2) ?? '-',
   ]);
-  memRows.push(['USS per container', m(berthMem, (r) => r.perContainer.ussKb), m(dockerMem, (r) => r.perContainer.ussKb), '']);
+  memRows.push([
+    'USS per container',
+    m(berthMem, (r) => r.perContainer.ussKb),
+    m(dockerMem, (r) => r.perContainer.ussKb),
+    ratios.memoryUssPerContainer?.toFixed(2) ?? '-',
+  ]);
   memRows.push(['helpers found', berthMem ? `${berthMem.helpersFound}/${CONTAINERS}` : '-', `${dockerMem.helpersFound}/${CONTAINERS}`, '']);
   memRows.push(['docker run -d, median', fmtMs(berthMem?.startMs.median), fmtMs(dockerMem.startMs.median), '']);
   out.push(table(memRows));
@@ -470,7 +490,7 @@ async function main(): Promise<number> {
     notes,
     errors,
   };
-  const file = flags.out ?? path.join(benchDir, 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  const file = flags.out ?? path.join(benchDir, 'results', `${started.toISOString().replace(/[:.]/g, '-')}-${process.pid}.json`);
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   out.push('');
