@@ -177,12 +177,23 @@ export class ContainerService {
 
   async start(ref: string): Promise<void> {
     const { Id } = await this.resolve(ref);
-    await this.lock.run(Id, async () => {
-      const c = await this.resolve(Id);
-      if (c.State.Running) throw notModified();
-      this.cancelRestart(Id);
-      await this.startLocked(c, false);
-    });
+    let autoRemove = false;
+    try {
+      await this.lock.run(Id, async () => {
+        const c = await this.resolve(Id);
+        if (c.State.Running) throw notModified();
+        this.cancelRestart(Id);
+        autoRemove = !!c.HostConfig.AutoRemove;
+        await this.startLocked(c, false);
+      });
+    } catch (err) {
+      // A --rm container that cannot start is removed, as Docker does (the
+      // CLI waits for that removal before it reports the error).
+      if (autoRemove && !isKind(err, 'not-modified')) {
+        await this.remove(Id, { force: true, volumes: true }).catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   private async startLocked(c: ContainerRecord, restarting: boolean): Promise<void> {

@@ -63,7 +63,7 @@ const HostConfigSchema = Type.Object({
 
 export const CreateBody = Type.Object({
   ...ConfigFields,
-  HostConfig: Opt(Type.Union([HostConfigSchema, Type.Null()])),
+  HostConfig: Opt(HostConfigSchema),
   NetworkingConfig: Opt(Type.Any()),
 });
 
@@ -72,6 +72,8 @@ export function checkCreateBody(body: unknown): void {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalid('container config must be a JSON object');
   }
+  // null HostConfig means "none given"; dropping it keeps error paths precise.
+  if ((body as Record<string, unknown>).HostConfig === null) delete (body as Record<string, unknown>).HostConfig;
   const first = Value.Errors(CreateBody, body).First();
   if (first) {
     const field = first.path.replace(/^\//, '').replace(/\//g, '.') || 'body';
