@@ -129,8 +129,12 @@ describe('tag, rmi, images, history, prune', () => {
     const refused = await d.docker(['rmi', LAYERS]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /conflict: unable to remove repository reference/);
+    const t2 = `${uniqueName('tagged')}:two`;
+    await ok(['tag', IMAGE, t2]);
     const byId = await d.docker(['rmi', info.busybox.id.slice(7, 19)]);
-    assert.notEqual(byId.code, 0, 'an image with several tags or in use is not deleted by id without -f');
+    assert.notEqual(byId.code, 0, 'an image in several repositories is not deleted by id without -f');
+    assert.match(byId.stderr, /referenced in multiple repositories/);
+    await ok(['rmi', t2]);
     await ok(['rm', name]);
     const missing = await d.docker(['rmi', 'berth-test/not-here']);
     assert.notEqual(missing.code, 0);

@@ -63,8 +63,9 @@ export class ContainerService {
     const records = await this.list();
     const known = new Set(await this.agent.runtime.known());
     for (const c of records) {
+      known.delete(c.Id);
       if (c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting') {
-        const observed = await this.agent.runtime.state(c.Id);
+        const observed = await this.agent.runtime.state(c.Id).catch(() => ({ status: 'unknown' as const, pid: 0, exitCode: undefined, finishedAt: undefined, oomKilled: undefined }));
         if (observed.status === 'running' || observed.status === 'paused') continue;
         const exit = {
           exitCode: observed.exitCode ?? 255,
@@ -76,7 +77,6 @@ export class ContainerService {
       } else if (c.State.Status === 'removing') {
         await this.remove(c.Id, { force: true, volumes: false }).catch((err) => this.log.warn('reconcile remove', { id: c.Id, error: String(err) }));
       }
-      known.delete(c.Id);
     }
     // Runtime state without a record: left behind by a crash during create or remove.
     for (const orphan of known) {
