@@ -104,7 +104,8 @@ function normalizeHostConfig(given: HostConfig, input: CreateInput): HostConfig 
   const hc: HostConfig = { ...given };
   const networkMode = hc.NetworkMode && hc.NetworkMode !== 'default' ? hc.NetworkMode : 'bridge';
   hc.NetworkMode = networkMode;
-  hc.LogConfig = hc.LogConfig?.Type ? { Type: hc.LogConfig.Type, Config: hc.LogConfig.Config ?? {} } : { Type: 'json-file', Config: {} };
+  // The CLI sends an empty Type with --log-opt alone: the default driver then.
+  hc.LogConfig = { Type: hc.LogConfig?.Type || 'json-file', Config: hc.LogConfig?.Config ?? {} };
   if (!KNOWN_LOG_DRIVERS.includes(hc.LogConfig.Type)) {
     throw invalid(`failed to create task for container: logger: no log driver named '${hc.LogConfig.Type}' is registered`);
   }
