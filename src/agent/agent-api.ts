@@ -126,6 +126,8 @@ export interface NodeInfo {
   cgroupVersion: '1' | '2';
   cgroupDriver: string;
   runtimes: string[];
+  /** Version strings of the runtimes and of conmon, as their --version prints them. */
+  componentVersions: Record<string, string>;
   defaultRuntime: string;
   storageDriver: string;
   dataRoot: string;

@@ -27,6 +27,8 @@ export class LocalAgent implements Agent {
 
   async info(): Promise<NodeInfo> {
     if (this.cached) return this.cached;
+    const componentVersions: Record<string, string> = {};
+    for (const bin of [...this.runtimes, 'conmon']) componentVersions[bin] = await versionOf(bin);
     this.cached = {
       name: this.name,
       kernelVersion: os.release(),
@@ -38,6 +40,7 @@ export class LocalAgent implements Agent {
       cgroupVersion: cgroupVersion(),
       cgroupDriver: 'cgroupfs',
       runtimes: this.runtimes,
+      componentVersions,
       defaultRuntime: this.defaultRuntime,
       storageDriver: 'overlay',
       dataRoot: this.dataRoot,
@@ -48,6 +51,16 @@ export class LocalAgent implements Agent {
   async close(): Promise<void> {
     const closable = this.runtime as RuntimeApi & { close?: () => Promise<void> | void };
     await closable.close?.();
+  }
+}
+
+/** "1.1.5" from "runc version 1.1.5\ncommit: ..." or "conmon version 2.1.6". */
+async function versionOf(bin: string): Promise<string> {
+  try {
+    const { stdout } = await run(bin, ['--version']);
+    return /version\s+(\S+)/.exec(stdout)?.[1] ?? stdout.split('\n')[0].trim();
+  } catch {
+    return 'unknown';
   }
 }
 

@@ -36,8 +36,7 @@ export function systemRoutes(r: Routes, deps: { agent: Agent; containers: Contai
       Platform: { Name: `Berth ${deps.system.version}` },
       Components: [
         { Name: 'Engine', Version: deps.system.version, Details: { ApiVersion: API_VERSION_STRING, MinAPIVersion: MIN_API_VERSION_STRING, Os: 'linux', Arch: goArch(), KernelVersion: node.kernelVersion } },
-        { Name: 'runc', Version: node.runtimes.join(', '), Details: {} },
-        { Name: 'conmon', Version: 'conmon', Details: {} },
+        ...Object.entries(node.componentVersions).map(([Name, Version]) => ({ Name, Version, Details: {} })),
       ],
       ...common,
     });
@@ -102,7 +101,7 @@ export function systemRoutes(r: Routes, deps: { agent: Agent; containers: Contai
       ContainerdCommit: { ID: '' },
       RuncCommit: { ID: '' },
       InitCommit: { ID: '' },
-      SecurityOptions: ['name=seccomp,profile=unconfined', `name=cgroupns`].slice(0, 1),
+      SecurityOptions: ['name=seccomp,profile=builtin'],
       Warnings: [],
     });
   });
