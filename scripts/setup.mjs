@@ -26,19 +26,22 @@ const hostPackages = [
   // setfattr marks opaque directories in unpacked layers (trusted.overlay.opaque).
   { pkg: 'attr', has: () => onPath('setfattr') },
   // busybox-static builds the test images (a static binary works in any rootfs).
-  { pkg: 'busybox-static', has: () => existsSync('/bin/busybox') && isStatic('/bin/busybox') },
+  { pkg: 'busybox-static', has: () => onPath('busybox') && isStatic() },
 ];
 if (mode === 'bench') hostPackages.push({ pkg: 'docker.io', has: () => onPath('dockerd') && onPath('containerd') });
 if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-cli', has: () => onPath('docker') });
 
 function onPath(cmd) {
-  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin']);
+  const dirs = (process.env.PATH ?? '').split(':');
+  // Debian puts admin tools in sbin, which a user's PATH may lack (tests can
+  // ask to look at PATH alone).
+  if (!process.env.BERTH_SETUP_PATH_ONLY) dirs.push('/usr/sbin', '/sbin', '/usr/bin', '/bin');
   return dirs.some((d) => d && existsSync(path.join(d, cmd)));
 }
 
-function isStatic(file) {
+function isStatic() {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', 'busybox-static'], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.includes('install ok installed') && existsSync(file);
+  return r.status === 0 && r.stdout.includes('install ok installed');
 }
 
 if (process.getuid?.() !== 0) {
