@@ -163,4 +163,49 @@ export interface ContainerRecord {
   LogPath: string;
   /** Set once a user stopped the container explicitly (unless-stopped restart policy). */
   StoppedByUser?: boolean;
+  /** Resolved mounts (volumes, binds, tmpfs); absent on records made before volumes existed. */
+  Mounts?: MountPoint[];
+}
+
+/** A volume as the node's volume store knows it (Docker's Volume object, less UsageData). */
+export interface VolumeRecord {
+  Name: string;
+  Driver: string;
+  /** Host directory the volume's files live in. */
+  Mountpoint: string;
+  /** RFC 3339. */
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  Scope: 'local' | 'global';
+  /** Driver options (-o), null when none were given. */
+  Options: Record<string, string> | null;
+}
+
+/**
+ * One mount of a container, resolved from -v, --mount, --tmpfs, --volumes-from
+ * and the image's VOLUMEs. The first eight fields are Docker's inspect
+ * MountPoint; the rest is what the node needs to set the mount up.
+ */
+export interface MountPoint {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  /** Volume name (volumes only). */
+  Name?: string;
+  /** Host path (binds; volumes once prepared by the node); "" for tmpfs. */
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  /** As given after the second colon of -v ("ro,z"), "" otherwise. */
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+  /** Volume created for this container alone (image VOLUME, -v /path): rm -v removes it. */
+  Anonymous?: boolean;
+  /** Do not copy the image's content into an empty volume (volume-nocopy / nocopy). */
+  NoCopy?: boolean;
+  /** Create a missing bind source (-v does, --mount does not). */
+  CreateSource?: boolean;
+  /** tmpfs mount options (size=..., mode=...). */
+  TmpfsOptions?: string[];
+  /** Options for a volume created on first use by --mount (driver, labels). */
+  VolumeOptions?: { Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> };
 }
