@@ -96,8 +96,12 @@ export interface LogEntry {
 }
 
 export interface RuntimeApi {
-  /** Writes the OCI bundle for a container whose rootfs is ready. No process yet. */
-  create(container: ContainerRecord, rootfs: string, image: ImageRunConfig): Promise<void>;
+  /**
+   * Writes the OCI bundle for a container whose rootfs is ready. No process
+   * yet. Returns where the node keeps its log (ContainerRecord.LogPath; "" with
+   * the none driver).
+   */
+  create(container: ContainerRecord, rootfs: string, image: ImageRunConfig): Promise<{ logPath: string }>;
   /**
    * Starts the container's process under conmon + the OCI runtime and resolves
    * once it runs. Fails with the runtime's own message ("exec: \"x\":

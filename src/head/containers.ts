@@ -134,7 +134,9 @@ export class ContainerService {
     await this.reserve(record);
     try {
       const rootfs = await this.agent.images.createRootfs(id, image.id);
-      await this.agent.runtime.create(record, rootfs, image.config.config ?? {});
+      const created = await this.agent.runtime.create(record, rootfs, image.config.config ?? {});
+      record.LogPath = created.logPath;
+      await this.save(record);
     } catch (err) {
       await this.agent.runtime.delete(id).catch(() => undefined);
       await this.agent.images.removeRootfs(id).catch(() => undefined);

@@ -15,8 +15,12 @@ import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { hostDevices } from './host-devices.ts';
 import { boundingCapabilities, defaultNofile } from './host-limits.ts';
+import { JsonLogConverter } from './json-log/log-converter.ts';
+import { readJsonLog } from './json-log/read-json-log.ts';
+import { jsonLogFiles } from './json-log/rotating-file.ts';
+import type { ConverterTarget } from './json-log/container-converter.ts';
 import { readK8sLog } from './k8s-log.ts';
-import { logSettings, type LogSettings } from './log-config.ts';
+import { conmonLogSizeMax, logSettings, type LogSettings } from './log-config.ts';
 import { buildOciSpec, containerHostname } from './oci-spec.ts';
 import { RuntimePaths } from './paths.ts';
 import { Runc } from './runc.ts';
@@ -87,6 +91,8 @@ export class ConmonRuntime implements RuntimeApi {
   private readonly checking = new Set<string>();
   private readonly recheck = new Set<string>();
   private dirsReady: Promise<void> | undefined;
+  /** Turns conmon's k8s-file staging log into Docker's json-file set. */
+  private readonly jsonLogs = new JsonLogConverter();
 
   constructor(opts: ConmonRuntimeOptions) {
     this.paths = new RuntimePaths(opts.root, opts.runRoot);
@@ -128,9 +134,21 @@ export class ConmonRuntime implements RuntimeApi {
     }
   }
 
-  /** Where conmon writes a container's log (k8s-file format), for ContainerRecord.LogPath. */
-  logPath(id: string): string {
-    return this.paths.log(id);
+  /** The log file of a container as `docker inspect` shows it (LogPath): "" with the none driver. */
+  logPath(id: string, log: LogSettings): string {
+    if (log.driver === 'none') return '';
+    return log.driver === 'json-file' ? path.join(this.paths.bundle(id), `${id}-json.log`) : this.paths.log(id);
+  }
+
+  /** What the converter reads and writes for a json-file container. */
+  private jsonTarget(id: string, log: LogSettings): ConverterTarget {
+    return {
+      source: this.paths.log(id),
+      jsonLog: this.logPath(id, log),
+      stateFile: path.join(this.paths.bundle(id), 'json-log.state'),
+      maxSize: log.maxSize,
+      maxFile: log.maxFile ?? 1,
+    };
   }
 
   /** conmon's attach socket (SOCK_SEQPACKET) and its control fifo, for attach and resize. */
@@ -141,7 +159,7 @@ export class ConmonRuntime implements RuntimeApi {
     return path.join(this.paths.bundle(id), 'ctl');
   }
 
-  async create(container: ContainerRecord, rootfs: string, image: ImageRunConfig): Promise<void> {
+  async create(container: ContainerRecord, rootfs: string, image: ImageRunConfig): Promise<{ logPath: string }> {
     const id = container.Id;
     validId(id);
     await this.ensureDirs();
@@ -197,6 +215,7 @@ export class ConmonRuntime implements RuntimeApi {
       await rmQuiet(bundle);
       throw internal(`cannot write the bundle of ${id}: ${(err as Error).message}`, err);
     }
+    return { logPath: this.logPath(id, log) };
   }
 
   async start(container: ContainerRecord): Promise<{ pid: number; startedAt: string }> {
@@ -215,6 +234,8 @@ export class ConmonRuntime implements RuntimeApi {
       }
       // Leftovers of the previous run.
       await this.clearRun(id, meta, runc);
+      const json = meta.log.driver === 'json-file' ? this.jsonTarget(id, meta.log) : undefined;
+      if (json) await this.jsonLogs.prepareRun(id, json);
 
       const result = await runConmon({
         conmon: this.conmon,
@@ -229,7 +250,7 @@ export class ConmonRuntime implements RuntimeApi {
         persistDir: this.paths.persist(id),
         socketDir: this.paths.socketDir,
         logPath: meta.log.driver === 'none' ? 'none' : `k8s-file:${this.paths.log(id)}`,
-        logSizeMax: meta.log.maxSize,
+        logSizeMax: conmonLogSizeMax(meta.log),
         terminal: meta.terminal,
         stdin: meta.openStdin,
         stdinOnce: meta.stdinOnce,
@@ -239,9 +260,11 @@ export class ConmonRuntime implements RuntimeApi {
         throw this.createError(result.message);
       }
       const startedAt = nowRfc3339(); // before the process may run (and exit)
+      if (json) this.jsonLogs.follow(id, json);
       try {
         await runc.start(id);
       } catch (err) {
+        if (json) await this.jsonLogs.finish(id, json).catch(() => undefined);
         await this.abandonRun(id, meta, runc);
         throw this.createError((err as Error).message, 'start');
       }
@@ -357,6 +380,7 @@ export class ConmonRuntime implements RuntimeApi {
     if (!this.watcher) {
       this.watcher = new ExitWatcher(this.paths.exitDir, (id) => void this.checkExit(id));
       void this.ensureDirs().then(() => this.watcher?.start());
+      void this.resumeJsonLogs();
     }
   }
 
@@ -364,6 +388,27 @@ export class ConmonRuntime implements RuntimeApi {
   close(): void {
     this.watcher?.stop();
     this.watcher = undefined;
+    void this.jsonLogs.close();
+  }
+
+  /**
+   * After a (re)start of the daemon: converts what containers wrote while
+   * it was away and follows the ones still running.
+   */
+  private async resumeJsonLogs(): Promise<void> {
+    for (const id of await this.known()) {
+      const meta = await this.readMeta(id);
+      if (meta?.log.driver !== 'json-file') continue;
+      const target = this.jsonTarget(id, meta.log);
+      if (await this.isRunning(id, meta)) this.jsonLogs.follow(id, target);
+      else await this.jsonLogs.catchUp(id, target).catch(() => undefined);
+    }
+  }
+
+  private async isRunning(id: string, meta: BundleMeta): Promise<boolean> {
+    if (await exists(this.paths.exitFile(id))) return false;
+    const st = await this.runc(meta).state(id).catch(() => undefined);
+    return !!st && (st.status === 'running' || st.status === 'paused' || st.status === 'created');
   }
 
   private async checkExit(id: string): Promise<void> {
@@ -393,6 +438,11 @@ export class ConmonRuntime implements RuntimeApi {
       this.reported.set(id, seen);
     }
     if (seen === exit.mtimeNs || this.busy.has(id)) return;
+    // Its whole output is in the json log before anyone hears of the exit (and before
+    // exit-seen marks it: a crash in between converts the rest after the restart).
+    const meta = await this.readMeta(id);
+    if (meta?.log.driver === 'json-file') await this.jsonLogs.finish(id, this.jsonTarget(id, meta.log)).catch(() => undefined);
+    if (this.busy.has(id)) return;
     this.reported.set(id, exit.mtimeNs);
     await fs.writeFile(this.paths.exitSeen(id), String(exit.mtimeNs)).catch(() => undefined);
     const info: ExitInfo = { exitCode: exit.exitCode, finishedAt: exit.finishedAt, oomKilled: exit.oomKilled };
@@ -419,6 +469,7 @@ export class ConmonRuntime implements RuntimeApi {
         if (st.status !== 'created') await this.waitForExitFile(id, 5000);
       }
       await runc.delete(id);
+      await this.jsonLogs.forget(id);
       // conmon exits after its container; one that lingers (killed runtime) is stopped here.
       await this.stopConmon(id);
       await removeCgroup(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`);
@@ -453,13 +504,17 @@ export class ConmonRuntime implements RuntimeApi {
     const meta = await this.readMeta(id);
     if (!meta) throw notFound(`No such container: ${id}`);
     if (meta.log.driver === 'none') throw invalid('configured logging driver does not support reading');
-    yield* readK8sLog(this.paths.log(id), opts, {
-      running: async () => {
-        if (opts.followUntil) return !opts.followUntil.aborted;
-        if (await exists(this.paths.exitFile(id))) return false;
-        const st = await this.runc(meta).state(id).catch(() => undefined);
-        return !!st && (st.status === 'running' || st.status === 'paused' || st.status === 'created');
-      },
+    const running = async () => (opts.followUntil ? !opts.followUntil.aborted : this.isRunning(id, meta));
+    if (meta.log.driver !== 'json-file') {
+      yield* readK8sLog(this.paths.log(id), opts, { running });
+      return;
+    }
+    const target = this.jsonTarget(id, meta.log);
+    yield* readJsonLog(jsonLogFiles(target.jsonLog, target.maxFile), opts, {
+      running,
+      // A read answers with everything the container wrote before it.
+      catchUp: () => this.jsonLogs.catchUp(id, target).catch(() => undefined),
+      subscribe: (wake) => this.jsonLogs.subscribe(id, wake),
     });
   }
 

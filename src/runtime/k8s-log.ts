@@ -2,11 +2,12 @@
 //   <RFC 3339 local time with ns and offset> <stdout|stderr> <F|P> <bytes>
 // "F" records end a line (the bytes are followed by the line's own "\n");
 // "P" records are pieces of a longer line (conmon adds a "\n" that is not
-// part of the output). Berth keeps this format on disk for Docker's
-// "json-file" driver too and reads it back here.
-import { promises as fs, watch, type FSWatcher } from 'node:fs';
+// part of the output). conmon writes this format to ctr.log; for Docker's
+// "json-file" driver it is only a staging buffer that json-log/ converts.
+import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { LogEntry, LogOptions } from '../agent/agent-api.ts';
+import { LineFileReader, type FilePosition } from './line-reader.ts';
 import { parseRfc3339Ns, rfc3339FromNs, secondsToNs, nowNs } from './time.ts';
 
 export interface K8sRecord {
@@ -76,81 +77,33 @@ export class PartialJoiner {
  * --log-size-max it writes a new file and renames it over the old one).
  */
 export class K8sLogReader {
-  private readonly file: string;
-  private handle: fs.FileHandle | undefined;
-  private ino = -1n;
-  private position = 0;
-  private rest: Buffer = Buffer.alloc(0);
+  private readonly lines: LineFileReader;
 
-  constructor(file: string) {
-    this.file = file;
+  constructor(file: string, resumeAt?: FilePosition) {
+    this.lines = new LineFileReader(file, resumeAt);
   }
 
-  /** Complete records written since the last call. */
+  /** Complete records written since the last call (unparseable lines are skipped). */
   async read(): Promise<K8sRecord[]> {
-    const records: K8sRecord[] = [];
-    if (!this.handle && !(await this.open())) return records;
-    await this.drain(records);
-    // Rotated: the path names a new file. Finish the old one, then switch.
-    let current: bigint | undefined;
-    try {
-      current = (await fs.stat(this.file, { bigint: true })).ino;
-    } catch {
-      current = undefined;
-    }
-    if (current !== undefined && current !== this.ino) {
-      await this.close();
-      if (await this.open()) await this.drain(records);
-    } else if (this.handle) {
-      const st = await this.handle.stat();
-      if (st.size < this.position) {
-        // Truncated in place: start over.
-        this.position = 0;
-        this.rest = Buffer.alloc(0);
-        await this.drain(records);
-      }
-    }
-    return records;
+    return (await this.readWithPositions()).map((p) => p.record);
   }
 
-  private async open(): Promise<boolean> {
-    try {
-      this.handle = await fs.open(this.file, 'r');
-      this.ino = (await this.handle.stat({ bigint: true })).ino;
-      this.position = 0;
-      this.rest = Buffer.alloc(0);
-      return true;
-    } catch {
-      this.handle = undefined;
-      return false;
+  /** Like read(), each record with the file position just after it. */
+  async readWithPositions(): Promise<{ record: K8sRecord; end: FilePosition }[]> {
+    const out: { record: K8sRecord; end: FilePosition }[] = [];
+    for (const line of await this.lines.read()) {
+      const record = parseK8sLine(line.data);
+      if (record) out.push({ record, end: line.end });
     }
+    return out;
   }
 
-  private async drain(records: K8sRecord[]): Promise<void> {
-    if (!this.handle) return;
-    const chunk = Buffer.allocUnsafe(256 * 1024);
-    for (;;) {
-      const { bytesRead } = await this.handle.read(chunk, 0, chunk.length, this.position);
-      if (bytesRead === 0) return;
-      this.position += bytesRead;
-      let buf = this.rest.length ? Buffer.concat([this.rest, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      let start = 0;
-      for (;;) {
-        const nl = buf.indexOf(NEWLINE, start);
-        if (nl < 0) break;
-        const rec = parseK8sLine(buf.subarray(start, nl));
-        if (rec) records.push(rec);
-        start = nl + 1;
-      }
-      this.rest = Buffer.from(buf.subarray(start));
-      buf = Buffer.alloc(0);
-    }
+  get consumed(): FilePosition {
+    return this.lines.consumed;
   }
 
-  async close(): Promise<void> {
-    const h = this.handle;
-    this.handle = undefined;
-    await h?.close().catch(() => undefined);
+  close(): Promise<void> {
+    return this.lines.close();
   }
 }
 

@@ -132,9 +132,11 @@ describe('misc', () => {
     assert.equal(parseByteSize('10m'), 10 * 1024 * 1024);
     assert.equal(parseByteSize('1k'), 1024);
     assert.equal(parseByteSize('100'), 100);
-    assert.deepEqual(logSettings({}), { driver: 'k8s-file', maxSize: 0 });
-    assert.deepEqual(logSettings({ LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } } }), { driver: 'k8s-file', maxSize: 1048576 });
-    assert.deepEqual(logSettings({ LogConfig: { Type: 'none' } }), { driver: 'none', maxSize: 0 });
+    assert.deepEqual(logSettings({}), { driver: 'json-file', maxSize: 0, maxFile: 1 });
+    assert.deepEqual(logSettings({ LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '3' } } }), { driver: 'json-file', maxSize: 1_000_000, maxFile: 3 });
+    assert.deepEqual(logSettings({ LogConfig: { Type: 'k8s-file', Config: { 'max-size': '1k' } } }), { driver: 'k8s-file', maxSize: 1000, maxFile: 1 });
+    assert.deepEqual(logSettings({ LogConfig: { Type: 'none' } }), { driver: 'none', maxSize: 0, maxFile: 1 });
+    assert.throws(() => logSettings({ LogConfig: { Type: 'json-file', Config: { 'max-file': '0' } } }), /max-file cannot be less than 1/);
     assert.throws(() => logSettings({ LogConfig: { Type: 'syslog' } }), /no log driver named/);
   });
 
