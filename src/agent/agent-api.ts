@@ -3,7 +3,7 @@
 // same calls cross the network. Nothing in api/ or head/ reaches past this
 // interface into runtime/, image/, network/ or volume/.
 import type { Readable, Writable } from 'node:stream';
-import type { ContainerRecord, ImageRecord, ImageRunConfig } from '../core/types.ts';
+import type { ContainerRecord, ImageRecord, ImageRunConfig, MountPoint, VolumeRecord } from '../core/types.ts';
 
 /** One line of `docker history`. */
 export interface HistoryEntry {
@@ -51,6 +51,77 @@ export interface ImageApi {
   removeRootfs(containerId: string): Promise<void>;
   /** Bytes in the container's writable layer. */
   rootfsSize(containerId: string): Promise<number>;
+  /** `docker commit`: a new image from the container's writable layer over its image. */
+  commit(
+    containerId: string,
+    opts: {
+      imageId: string;
+      /** The container's configuration, before `changes` (Dockerfile lines) are applied. */
+      config: ImageRunConfig;
+      changes?: string[];
+      repo?: string;
+      tag?: string;
+      comment?: string;
+      author?: string;
+    },
+  ): Promise<ImageRecord>;
+}
+
+export interface VolumeCreateRequest {
+  Name: string;
+  Driver?: string;
+  DriverOpts?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+/** The node's volumes (drivers behind it; "local" today) and the mounts of its containers. */
+export interface VolumeApi {
+  /** Creates a volume, or returns the existing one of that name (Docker's create is idempotent). */
+  create(req: VolumeCreateRequest): Promise<VolumeRecord>;
+  list(): Promise<VolumeRecord[]>;
+  inspect(name: string): Promise<VolumeRecord>;
+  /** Deletes a volume and its data; the head checks first that no container uses it. */
+  remove(name: string): Promise<void>;
+  /** Bytes stored in a volume. */
+  size(name: string): Promise<number>;
+  /**
+   * Sets up a container's mounts on the node: volumes mounted by their driver
+   * (copying the image's content at the destination into an empty volume
+   * unless NoCopy), bind sources checked or created. Returns the mounts with
+   * the host Source of each volume filled in.
+   */
+  prepareMounts(containerId: string, rootfs: string, mounts: MountPoint[]): Promise<MountPoint[]>;
+}
+
+/** What `docker cp` shows of a path (X-Docker-Container-Path-Stat). */
+export interface PathStat {
+  name: string;
+  size: number;
+  /** Go's os.FileMode bits (type bits high, permissions low), as the docker CLI expects. */
+  mode: number;
+  /** RFC 3339. */
+  mtime: string;
+  /** Where a symlink leads inside the container, "" otherwise. */
+  linkTarget: string;
+}
+
+/** A container's file system as `docker cp` sees it: its rootfs with its mounts over it. */
+export interface ContainerFsRef {
+  containerId: string;
+  /** How the user named the container (for "Could not find the file ... in container x"). */
+  name: string;
+  mounts: MountPoint[];
+  readonlyRootfs: boolean;
+}
+
+export interface FilesApi {
+  stat(ref: ContainerFsRef, path: string): Promise<PathStat>;
+  /** A tar of the path (entries named after its last component). */
+  getArchive(ref: ContainerFsRef, path: string): Promise<{ stat: PathStat; tar: Readable }>;
+  /** Extracts a tar into the directory at path, never writing outside the container's root or its mounts. */
+  putArchive(ref: ContainerFsRef, path: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void>;
+  /** A tar of the container's root file system (without its mounts): `docker export`. */
+  exportRootfs(containerId: string): Promise<Readable>;
 }
 
 /** What the node sees of a container's process. */
@@ -140,6 +211,8 @@ export interface NodeInfo {
 export interface Agent {
   readonly images: ImageApi;
   readonly runtime: RuntimeApi;
+  readonly volumes: VolumeApi;
+  readonly files: FilesApi;
   info(): Promise<NodeInfo>;
   close(): Promise<void>;
 }

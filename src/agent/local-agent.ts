@@ -3,21 +3,34 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import type { Agent, ImageApi, NodeInfo, RuntimeApi } from './agent-api.ts';
+import type { Agent, FilesApi, ImageApi, NodeInfo, RuntimeApi, VolumeApi } from './agent-api.ts';
 
 const run = promisify(execFile);
 
 export class LocalAgent implements Agent {
   readonly images: ImageApi;
   readonly runtime: RuntimeApi;
+  readonly volumes: VolumeApi;
+  readonly files: FilesApi;
   private readonly name: string;
   private readonly dataRoot: string;
   private readonly runtimes: string[];
   private readonly defaultRuntime: string;
   private cached?: NodeInfo;
 
-  constructor(opts: { name: string; dataRoot: string; images: ImageApi; runtime: RuntimeApi; runtimes: string[]; defaultRuntime: string }) {
+  constructor(opts: {
+    name: string;
+    dataRoot: string;
+    images: ImageApi;
+    runtime: RuntimeApi;
+    volumes: VolumeApi;
+    files: FilesApi;
+    runtimes: string[];
+    defaultRuntime: string;
+  }) {
     this.name = opts.name;
+    this.volumes = opts.volumes;
+    this.files = opts.files;
     this.dataRoot = opts.dataRoot;
     this.images = opts.images;
     this.runtime = opts.runtime;

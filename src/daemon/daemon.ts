@@ -5,16 +5,23 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { ApiServer } from '../api/http/server.ts';
+import { archiveRoutes } from '../api/docker/archive.ts';
 import { containerRoutes } from '../api/docker/containers.ts';
+import { diskUsageRoutes } from '../api/docker/disk-usage.ts';
 import { imageRoutes } from '../api/docker/images.ts';
 import { systemRoutes } from '../api/docker/system.ts';
+import { volumeRoutes } from '../api/docker/volumes.ts';
 import { detectRuntimes, LocalAgent } from '../agent/local-agent.ts';
+import { ContainerFilesService } from '../head/container-files.ts';
 import { ContainerService } from '../head/containers.ts';
 import { EventBus } from '../head/events.ts';
 import { ImageService } from '../head/images.ts';
+import { VolumeService } from '../head/volumes.ts';
 import { ImageStore } from '../image/image-store.ts';
 import { ConmonRuntime } from '../runtime/conmon-runtime.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { ContainerFiles } from '../volume/container-files.ts';
+import { VolumeStore } from '../volume/volume-store.ts';
 import type { Logger } from '../core/log.ts';
 import type { DaemonConfig } from './config.ts';
 
@@ -44,11 +51,15 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     dataRoot: config.dataRoot,
     images,
     runtime,
+    volumes: new VolumeStore({ root: path.join(config.dataRoot, 'volumes'), store }),
+    files: new ContainerFiles((id) => images.rootfsPath(id)),
     runtimes: Object.keys(runtimes),
     defaultRuntime: 'runc',
   });
   const events = new EventBus();
   const containers = new ContainerService({ store, agent, nodeName: config.nodeName, log, events });
+  const volumes = new VolumeService({ agent, containers: () => containers.list(), resolveContainer: (ref) => containers.resolve(ref), log });
+  containers.mounts = volumes;
   await containers.reconcile();
   const imageService = new ImageService({ agent, containers, events });
 
@@ -61,6 +72,9 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   });
   containerRoutes(server, containers, imageService);
   imageRoutes(server, imageService);
+  volumeRoutes(server, volumes);
+  archiveRoutes(server, new ContainerFilesService({ agent, containers, events }));
+  diskUsageRoutes(server, { agent, containers, images: imageService, volumes });
 
   if (existsSync(config.socket)) rmSync(config.socket);
   mkdirSync(path.dirname(config.socket), { recursive: true, mode: 0o711 });

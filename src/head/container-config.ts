@@ -159,9 +159,7 @@ function normalizeHostConfig(given: HostConfig, input: CreateInput): HostConfig 
   const runtime = hc.Runtime || input.defaultRuntime;
   if (!input.runtimes.includes(runtime)) throw invalid(`unknown or invalid runtime name: ${runtime}`);
   hc.Runtime = runtime;
-  if (hc.Binds && hc.Binds.length > 0) {
-    throw invalid('bind mounts are not supported yet (HostConfig.Binds)');
-  }
+  // Binds, Mounts, Tmpfs and VolumesFrom are checked by the volume layer (head/mount-plan.ts).
   return hc;
 }
 

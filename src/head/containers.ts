@@ -10,6 +10,7 @@ import type { Agent, ExitInfo, LogEntry, LogOptions } from '../agent/agent-api.t
 import type { Store } from '../store/store.ts';
 import { buildContainerRecord } from './container-config.ts';
 import type { EventBus } from './events.ts';
+import type { ContainerMounts } from './volumes.ts';
 
 const KIND = 'container';
 const NAME_KIND = 'container-name';
@@ -44,6 +45,8 @@ export class ContainerService {
   private cpus = 1;
   private runtimes: string[] = ['runc'];
   private defaultRuntime = 'runc';
+  /** The volume layer (set by the daemon); without it containers get no mounts. */
+  mounts?: ContainerMounts;
 
   constructor(opts: { store: Store; agent: Agent; nodeName: string; log: Logger; events: EventBus }) {
     this.store = opts.store;
@@ -131,9 +134,14 @@ export class ContainerService {
       defaultRuntime: this.defaultRuntime,
       now: nowRfc3339(),
     });
+    if (this.mounts) record.Mounts = await this.mounts.plan(record);
     await this.reserve(record);
     try {
       const rootfs = await this.agent.images.createRootfs(id, image.id);
+      if (this.mounts && record.Mounts) {
+        record.Mounts = await this.mounts.setUp(id, rootfs, record.Mounts);
+        await this.save(record);
+      }
       const created = await this.agent.runtime.create(record, rootfs, image.config.config ?? {});
       record.LogPath = created.logPath;
       await this.save(record);
@@ -144,6 +152,7 @@ export class ContainerService {
         { op: 'delete', kind: KIND, key: id },
         { op: 'delete', kind: NAME_KIND, key: finalName },
       ]);
+      await this.mounts?.release(record, true).catch(() => undefined);
       throw err;
     }
     this.events.emit('container', 'create', record);
@@ -320,6 +329,7 @@ export class ContainerService {
         { op: 'delete', kind: KIND, key: Id },
         { op: 'delete', kind: NAME_KIND, key: c.Name },
       ]);
+      await this.mounts?.release(c, opts.volumes).catch((err) => this.log.warn('releasing volumes', { id: Id, error: String(err) }));
       this.events.emit('container', 'destroy', c);
       const latest = c.State;
       this.notify(Id, 'removed', latest.ExitCode);

@@ -17,10 +17,11 @@ import type { HistoryEntry, ImageApi, ImageUsage, RemovedImage } from '../agent/
 import { BerthError, conflict, invalid, notFound } from '../core/errors.ts';
 import { shortId } from '../core/ids.ts';
 import { familiarName, familiarString, normalizeTagged, parseReference, withDefaultTag } from '../core/reference.ts';
-import type { ImageRecord } from '../core/types.ts';
+import type { ImageRecord, ImageRunConfig } from '../core/types.ts';
 import type { Operation, Store } from '../store/store.ts';
 import { Archive } from './archive-reader.ts';
 import { ContentStore } from './content-store.ts';
+import { planCommit } from './commit.ts';
 import { chainIds } from './digest.ts';
 import { applyChanges } from './dockerfile-changes.ts';
 import { rmrf } from './fs-util.ts';
@@ -547,6 +548,43 @@ export class ImageStore implements ImageApi {
   async rootfsSize(containerId: string): Promise<number> {
     await this.ready;
     return this.rootfs.size(containerId);
+  }
+
+  /** The merged mount point of a container's rootfs (for docker cp and export). */
+  rootfsPath(containerId: string): string {
+    return this.rootfs.merged(containerId);
+  }
+
+  async commit(
+    containerId: string,
+    opts: { imageId: string; config: ImageRunConfig; changes?: string[]; repo?: string; tag?: string; comment?: string; author?: string },
+  ): Promise<ImageRecord> {
+    await this.ready;
+    let tagKey: string | undefined;
+    if (opts.repo) {
+      const ref = parseReference(opts.repo);
+      if (ref.digest) throw invalid('refusing to create a tag with a digest reference');
+      tagKey = normalizeTagged(familiarString(withDefaultTag(opts.tag ? { ...ref, tag: opts.tag } : ref)));
+    } else if (opts.tag) {
+      throw invalid('tag is specified without a repository');
+    }
+    const config = applyChanges(opts.config, opts.changes ?? []);
+    const parent = await this.resolve(opts.imageId);
+    const staging = await this.staging('commit');
+    const unpins: (() => void)[] = [];
+    try {
+      const { plan, id } = await planCommit(this.rootfs.upper(containerId), parent, { config, comment: opts.comment, author: opts.author }, {
+        layers: this.layers,
+        staging,
+        pin: (d) => unpins.push(this.pin(d)),
+      });
+      if (tagKey) plan.images[0].tags = [tagKey];
+      await this.locked(() => this.commitPlan(plan));
+      return this.resolve(id);
+    } finally {
+      for (const u of unpins) u();
+      await rmrf(staging);
+    }
   }
 }
 

@@ -40,6 +40,11 @@ export class RootfsManager {
     return path.join(this.dir(containerId), 'merged');
   }
 
+  /** The container's writable layer (overlay upper dir). */
+  upper(containerId: string): string {
+    return path.join(this.dir(containerId), 'upper');
+  }
+
   /** Mounts (or finds mounted) the rootfs; `chainIds` bottom layer first. Layers must exist. */
   async create(containerId: string, chainIds: string[]): Promise<string> {
     const dir = this.dir(containerId);

@@ -2,7 +2,7 @@
 // Docker Engine puts in its specs (moby's oci defaults and daemon/oci_linux).
 // Pure: everything read from the host or the rootfs comes in as arguments.
 import path from 'node:path';
-import type { ContainerRecord, ImageRunConfig } from '../core/types.ts';
+import type { ContainerRecord, ImageRunConfig, MountPoint } from '../core/types.ts';
 import { invalid } from '../core/errors.ts';
 import { capabilitySet } from './capabilities.ts';
 import { defaultSeccompProfile } from './seccomp.ts';
@@ -133,6 +133,17 @@ function tmpfsMounts(tmpfs: Record<string, string> | null | undefined): OciMount
   }));
 }
 
+/** Mounts resolved by the volume layer (volumes carry their host Source by now), parents first. */
+function resolvedMounts(mounts: MountPoint[]): OciMount[] {
+  return mounts.map((m) => {
+    if (m.Type === 'tmpfs') {
+      return { destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(m.TmpfsOptions ?? [])] };
+    }
+    if (!m.Source) throw invalid(`the mount at ${m.Destination} has no source`);
+    return { destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] };
+  });
+}
+
 function resources(c: ContainerRecord, privileged: boolean): OciResources {
   const hc = c.HostConfig;
   const res: OciResources = {
@@ -238,7 +249,7 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
   }
   mounts.push({ destination: '/etc/hosts', type: 'bind', source: path.join(inp.bundleDir, 'hosts'), options: etcOpts });
   mounts.push({ destination: '/etc/resolv.conf', type: 'bind', source: path.join(inp.bundleDir, 'resolv.conf'), options: etcOpts });
-  const userMounts = [...bindMounts(hc.Binds), ...tmpfsMounts(hc.Tmpfs)];
+  const userMounts = c.Mounts ? resolvedMounts(c.Mounts) : [...bindMounts(hc.Binds), ...tmpfsMounts(hc.Tmpfs)];
   // A user mount over a default one replaces it (e.g. --tmpfs /dev/shm).
   const taken = new Set(userMounts.map((m) => m.destination));
   const allMounts = [...mounts.filter((m) => !taken.has(m.destination)), ...userMounts];

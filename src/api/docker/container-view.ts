@@ -33,6 +33,20 @@ function networkSettings(c: ContainerRecord) {
   };
 }
 
+/** Docker's MountPoint shape, without Berth's own fields. */
+export function mountsView(c: ContainerRecord) {
+  return (c.Mounts ?? []).map((m) => ({
+    Type: m.Type,
+    ...(m.Type === 'volume' ? { Name: m.Name ?? '' } : {}),
+    Source: m.Source,
+    Destination: m.Destination,
+    ...(m.Type === 'volume' ? { Driver: m.Driver ?? 'local' } : {}),
+    Mode: m.Mode,
+    RW: m.RW,
+    Propagation: m.Propagation,
+  }));
+}
+
 export function containerSummary(c: ContainerRecord, size?: { rw: number; rootFs: number }) {
   const ns = networkSettings(c);
   return {
@@ -49,7 +63,7 @@ export function containerSummary(c: ContainerRecord, size?: { rw: number; rootFs
     Status: containerStatusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'bridge' },
     NetworkSettings: { Networks: ns.Networks },
-    Mounts: [],
+    Mounts: mountsView(c),
   };
 }
 
@@ -81,7 +95,7 @@ export function containerInspect(c: ContainerRecord, size?: { rw: number; rootFs
     HostConfig: rest.HostConfig,
     GraphDriver: { Name: 'overlay', Data: null },
     ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
-    Mounts: [],
+    Mounts: mountsView(c),
     Config: { ...rest.Config, Image: rest.Image },
     NetworkSettings: ns,
   };

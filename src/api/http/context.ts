@@ -108,10 +108,10 @@ export class Ctx {
   }
 
   /** Starts a streamed response (chunked) and returns the writable side. */
-  stream(status: number, contentType: string): NodeJS.WritableStream & { destroyed: boolean } {
+  stream(status: number, contentType: string, headers: Record<string, string> = {}): NodeJS.WritableStream & { destroyed: boolean } {
     this.answered = true;
     if (this.res) {
-      this.res.writeHead(status, { ...this.baseHeaders, 'Content-Type': contentType });
+      this.res.writeHead(status, { ...this.baseHeaders, ...headers, 'Content-Type': contentType });
       this.res.flushHeaders();
       return this.res;
     }
