@@ -190,6 +190,77 @@ export interface RuntimeApi {
   known(): Promise<string[]>;
 }
 
+/** A network as a node realises it (a bridge and its firewall rules). */
+export interface NetworkSpec {
+  id: string;
+  name: string;
+  /** Bridge device name on the node. */
+  bridge: string;
+  /** "a.b.c.d/n" */
+  subnet: string;
+  gateway: string;
+  internal: boolean;
+  mtu: number;
+  /** NAT to the outside (off for internal networks). */
+  masquerade: boolean;
+  /** Embedded DNS at 127.0.0.11 (user-defined networks). */
+  dns: boolean;
+}
+
+/** One interface of a container on a network. */
+export interface EndpointSpec {
+  network: NetworkSpec;
+  /** Name inside the container: eth0, eth1, ... */
+  ifName: string;
+  ip: string;
+  mac: string;
+}
+
+/** A published port; hostPort 0 asks the node for an ephemeral port. */
+export interface PortSpec {
+  proto: 'tcp' | 'udp';
+  containerPort: number;
+  hostIp: string;
+  hostPort: number;
+  /** With a host port range ("8000-8010"): its last port; the first free one is used. */
+  hostPortEnd?: number;
+}
+
+export interface SandboxSpec {
+  containerId: string;
+  endpoints: EndpointSpec[];
+  ports: PortSpec[];
+}
+
+/** One name the embedded DNS answers on a network. */
+export interface DnsRecord {
+  name: string;
+  ip: string;
+}
+
+export interface NetworkApi {
+  /** Creates or repairs the network's bridge and firewall rules; idempotent. */
+  ensureNetwork(net: NetworkSpec): Promise<void>;
+  /** Removes the bridge, its rules and its DNS server; idempotent. */
+  removeNetwork(net: NetworkSpec): Promise<void>;
+  /**
+   * Creates the container's network namespace with its endpoints and published
+   * ports. Fails (leaving nothing behind) when a host port is taken.
+   */
+  createSandbox(spec: SandboxSpec): Promise<{ sandboxKey: string; ports: PortSpec[] }>;
+  /** Adds or removes one endpoint of a running container's sandbox. */
+  addEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
+  removeEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
+  /** Removes the namespace, veths and port rules; idempotent. */
+  removeSandbox(containerId: string): Promise<void>;
+  /** After a daemon start: re-applies what is given, removes whatever else of this node's is left. */
+  restore(nets: NetworkSpec[], sandboxes: SandboxSpec[]): Promise<void>;
+  /** Replaces the names the embedded DNS of a network answers. */
+  setDnsRecords(networkId: string, records: DnsRecord[]): Promise<void>;
+  /** Subnets routed on the node (to pick pools that do not collide). */
+  routedSubnets(): Promise<string[]>;
+}
+
 export interface NodeInfo {
   name: string;
   kernelVersion: string;
@@ -213,6 +284,7 @@ export interface Agent {
   readonly runtime: RuntimeApi;
   readonly volumes: VolumeApi;
   readonly files: FilesApi;
+  readonly network: NetworkApi;
   info(): Promise<NodeInfo>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import type { Agent, FilesApi, ImageApi, NodeInfo, RuntimeApi, VolumeApi } from './agent-api.ts';
+import type { Agent, FilesApi, ImageApi, NetworkApi, NodeInfo, RuntimeApi, VolumeApi } from './agent-api.ts';
 
 const run = promisify(execFile);
 
@@ -12,6 +12,7 @@ export class LocalAgent implements Agent {
   readonly runtime: RuntimeApi;
   readonly volumes: VolumeApi;
   readonly files: FilesApi;
+  readonly network: NetworkApi;
   private readonly name: string;
   private readonly dataRoot: string;
   private readonly runtimes: string[];
@@ -25,12 +26,14 @@ export class LocalAgent implements Agent {
     runtime: RuntimeApi;
     volumes: VolumeApi;
     files: FilesApi;
+    network: NetworkApi;
     runtimes: string[];
     defaultRuntime: string;
   }) {
     this.name = opts.name;
     this.volumes = opts.volumes;
     this.files = opts.files;
+    this.network = opts.network;
     this.dataRoot = opts.dataRoot;
     this.images = opts.images;
     this.runtime = opts.runtime;
@@ -64,6 +67,7 @@ export class LocalAgent implements Agent {
   async close(): Promise<void> {
     const closable = this.runtime as RuntimeApi & { close?: () => Promise<void> | void };
     await closable.close?.();
+    await (this.network as NetworkApi & { close?: () => void }).close?.();
   }
 }
 

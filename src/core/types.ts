@@ -140,6 +140,38 @@ export interface HostConfig {
   [other: string]: unknown;
 }
 
+/** Docker's EndpointSettings: a container's attachment to one network (desired + assigned). */
+export interface EndpointSettings {
+  IPAMConfig: { IPv4Address?: string } | null;
+  Links: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: Record<string, string> | null;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** The networks a container is on (by network name) and, while it runs, its namespace and published ports. */
+export interface ContainerNetworkSettings {
+  /** The network namespace (a path) while the container runs, "" otherwise. */
+  SandboxKey: string;
+  Networks: Record<string, EndpointSettings>;
+  /** "80/tcp" -> host bindings actually made (while running). */
+  Ports: Record<string, PortBinding[] | null>;
+}
+
 /** A container as the head stores it: desired configuration plus last observed state. */
 export interface ContainerRecord {
   Id: string;
@@ -163,6 +195,8 @@ export interface ContainerRecord {
   LogPath: string;
   /** Set once a user stopped the container explicitly (unless-stopped restart policy). */
   StoppedByUser?: boolean;
+  /** Networks (set at create, addresses while running); absent for records older than networking. */
+  NetworkSettings?: ContainerNetworkSettings;
   /** Resolved mounts (volumes, binds, tmpfs); absent on records made before volumes existed. */
   Mounts?: MountPoint[];
 }

@@ -9,6 +9,11 @@ export interface DaemonConfig {
   logLevel: Level;
   nodeName: string;
   cgroupParent: string;
+  /** Marks everything this daemon creates on the host's network (bridges, namespaces, chains): 1-6 of [a-z0-9]. */
+  networkTag: string;
+  /** The default bridge's device (default <tag>0) and subnet (default: the first free pool). */
+  bridgeName?: string;
+  defaultSubnet?: string;
 }
 
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
@@ -21,6 +26,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'log-level': { type: 'string' },
       'node-name': { type: 'string' },
       'cgroup-parent': { type: 'string' },
+      'network-tag': { type: 'string' },
+      'bridge-name': { type: 'string' },
+      'default-subnet': { type: 'string' },
     },
     strict: true,
   });
@@ -35,5 +43,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     logLevel,
     nodeName: values['node-name'] ?? env.BERTH_NODE_NAME ?? 'local',
     cgroupParent: values['cgroup-parent'] ?? env.BERTH_CGROUP_PARENT ?? 'berth',
+    networkTag: values['network-tag'] ?? env.BERTH_NETWORK_TAG ?? 'berth',
+    bridgeName: values['bridge-name'] ?? env.BERTH_BRIDGE_NAME,
+    defaultSubnet: values['default-subnet'] ?? env.BERTH_DEFAULT_SUBNET,
   };
 }

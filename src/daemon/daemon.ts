@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ApiServer } from '../api/http/server.ts';
 import { archiveRoutes } from '../api/docker/archive.ts';
 import { containerRoutes } from '../api/docker/containers.ts';
+import { networkRoutes } from '../api/docker/networks.ts';
 import { diskUsageRoutes } from '../api/docker/disk-usage.ts';
 import { imageRoutes } from '../api/docker/images.ts';
 import { systemRoutes } from '../api/docker/system.ts';
@@ -16,6 +17,8 @@ import { ContainerFilesService } from '../head/container-files.ts';
 import { ContainerService } from '../head/containers.ts';
 import { EventBus } from '../head/events.ts';
 import { ImageService } from '../head/images.ts';
+import { NetworkService } from '../head/networks.ts';
+import { LocalNetwork } from '../network/local-network.ts';
 import { VolumeService } from '../head/volumes.ts';
 import { ImageStore } from '../image/image-store.ts';
 import { ConmonRuntime } from '../runtime/conmon-runtime.ts';
@@ -53,6 +56,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     runtime,
     volumes: new VolumeStore({ root: path.join(config.dataRoot, 'volumes'), store }),
     files: new ContainerFiles((id) => images.rootfsPath(id)),
+    network: new LocalNetwork({ tag: config.networkTag }),
     runtimes: Object.keys(runtimes),
     defaultRuntime: 'runc',
   });
@@ -60,7 +64,11 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const containers = new ContainerService({ store, agent, nodeName: config.nodeName, log, events });
   const volumes = new VolumeService({ agent, containers: () => containers.list(), resolveContainer: (ref) => containers.resolve(ref), log });
   containers.mounts = volumes;
+  const networks = new NetworkService({ store, agent, log, tag: config.networkTag, bridgeName: config.bridgeName, defaultSubnet: config.defaultSubnet });
+  networks.useContainers(containers);
+  containers.networking = networks;
   await containers.reconcile();
+  await networks.init();
   const imageService = new ImageService({ agent, containers, events });
 
   const server = new ApiServer({ log, serverHeader: `Berth/${VERSION} (linux)` });
@@ -72,6 +80,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   });
   containerRoutes(server, containers, imageService);
   imageRoutes(server, imageService);
+  networkRoutes(server, networks);
   volumeRoutes(server, volumes);
   archiveRoutes(server, new ContainerFilesService({ agent, containers, events }));
   diskUsageRoutes(server, { agent, containers, images: imageService, volumes });

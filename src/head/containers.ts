@@ -10,6 +10,7 @@ import type { Agent, ExitInfo, LogEntry, LogOptions } from '../agent/agent-api.t
 import type { Store } from '../store/store.ts';
 import { buildContainerRecord } from './container-config.ts';
 import type { EventBus } from './events.ts';
+import type { ContainerNetworking, EndpointConfig } from './networks.ts';
 import type { ContainerMounts } from './volumes.ts';
 
 const KIND = 'container';
@@ -47,6 +48,8 @@ export class ContainerService {
   private defaultRuntime = 'runc';
   /** The volume layer (set by the daemon); without it containers get no mounts. */
   mounts?: ContainerMounts;
+  /** The network layer (set by the daemon); without it containers keep runc's loopback-only namespace. */
+  networking?: ContainerNetworking;
 
   constructor(opts: { store: Store; agent: Agent; nodeName: string; log: Logger; events: EventBus }) {
     this.store = opts.store;
@@ -113,7 +116,7 @@ export class ContainerService {
     throw notFound(`No such container: ${ref}`);
   }
 
-  async create(name: string | undefined, config: ContainerConfig, hostConfig: HostConfig): Promise<ContainerRecord> {
+  async create(name: string | undefined, config: ContainerConfig, hostConfig: HostConfig, endpoints?: Record<string, EndpointConfig>): Promise<ContainerRecord> {
     if (name !== undefined && name !== '') {
       name = name.replace(/^\//, '');
       if (!VALID_NAME.test(name)) throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -135,6 +138,7 @@ export class ContainerService {
       now: nowRfc3339(),
     });
     if (this.mounts) record.Mounts = await this.mounts.plan(record);
+    await this.networking?.prepareCreate(record, endpoints);
     await this.reserve(record);
     try {
       const rootfs = await this.agent.images.createRootfs(id, image.id);
@@ -182,6 +186,17 @@ export class ContainerService {
     return `berth_${hexId((n) => randomBytes(n)).slice(0, 8)}`;
   }
 
+  /** Runs fn on the current record under the container's lock, then saves it (network connect/disconnect). */
+  async mutate(ref: string, fn: (c: ContainerRecord) => Promise<void>): Promise<ContainerRecord> {
+    const { Id } = await this.resolve(ref);
+    return this.lock.run(Id, async () => {
+      const c = await this.resolve(Id);
+      await fn(c);
+      await this.save(c);
+      return c;
+    });
+  }
+
   private async save(record: ContainerRecord): Promise<void> {
     await this.store.put(KIND, record.Id, record);
   }
@@ -209,6 +224,7 @@ export class ContainerService {
 
   private async startLocked(c: ContainerRecord, restarting: boolean): Promise<void> {
     try {
+      await this.networking?.attach(c);
       const { pid, startedAt } = await this.agent.runtime.start(c);
       c.State = {
         ...c.State,
@@ -234,6 +250,7 @@ export class ContainerService {
         : /permission denied/.test(message)
           ? 126
           : 128;
+      await this.networking?.detach(c).catch((e) => this.log.warn('network detach', { id: c.Id, error: String(e) }));
       c.State = { ...c.State, Status: c.State.Status === 'created' ? 'created' : 'exited', Running: false, Pid: 0, ExitCode: exitCode, Error: message };
       await this.save(c);
       throw err;
@@ -323,6 +340,7 @@ export class ContainerService {
         if (exit) await this.recordExitLocked(Id, exit);
         c.State = (await this.resolve(Id)).State;
       }
+      await this.networking?.detach(await this.resolve(Id)).catch((e) => this.log.warn('network detach', { id: Id, error: String(e) }));
       await this.agent.runtime.delete(Id);
       await this.agent.images.removeRootfs(Id);
       await this.store.txn([
@@ -441,6 +459,7 @@ export class ContainerService {
       OOMKilled: exit.oomKilled,
       FinishedAt: exit.finishedAt,
     };
+    await this.networking?.detach(c).catch((e) => this.log.warn('network detach', { id, error: String(e) }));
     await this.save(c);
     this.events.emit('container', 'die', c, { exitCode: String(exit.exitCode) });
     this.notify(id, 'exit', exit.exitCode);

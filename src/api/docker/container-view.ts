@@ -10,27 +10,42 @@ function commandLine(c: ContainerRecord): string {
 }
 
 function networkSettings(c: ContainerRecord) {
+  const ns = c.NetworkSettings;
+  // Docker fills the top-level address fields from the default bridge only.
+  const br = ns?.Networks.bridge;
   return {
     Bridge: '',
-    SandboxID: '',
+    SandboxID: ns?.SandboxKey ? c.Id : '',
     HairpinMode: false,
     LinkLocalIPv6Address: '',
     LinkLocalIPv6PrefixLen: 0,
-    Ports: {},
-    SandboxKey: '',
+    Ports: ns?.SandboxKey ? ns.Ports : {},
+    SandboxKey: ns?.SandboxKey ?? '',
     SecondaryIPAddresses: null,
     SecondaryIPv6Addresses: null,
-    EndpointID: '',
-    Gateway: '',
+    EndpointID: br?.EndpointID ?? '',
+    Gateway: br?.Gateway ?? '',
     GlobalIPv6Address: '',
     GlobalIPv6PrefixLen: 0,
-    IPAddress: '',
-    IPPrefixLen: 0,
+    IPAddress: br?.IPAddress ?? '',
+    IPPrefixLen: br?.IPPrefixLen ?? 0,
     IPv6Gateway: '',
-    MacAddress: '',
-    Networks: {} as Record<string, unknown>,
+    MacAddress: br?.MacAddress ?? '',
+    Networks: (ns?.Networks ?? {}) as Record<string, unknown>,
     _mode: c.HostConfig.NetworkMode,
   };
+}
+
+/** ps's Ports: one entry per binding, exposed-only ports without a public side. */
+function summaryPorts(c: ContainerRecord) {
+  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  if (!c.NetworkSettings?.SandboxKey) return out;
+  for (const [key, bindings] of Object.entries(c.NetworkSettings.Ports)) {
+    const [port, type = 'tcp'] = key.split('/');
+    if (!bindings?.length) out.push({ PrivatePort: Number(port), Type: type });
+    for (const b of bindings ?? []) out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
 }
 
 /** Docker's MountPoint shape, without Berth's own fields. */
@@ -56,7 +71,7 @@ export function containerSummary(c: ContainerRecord, size?: { rw: number; rootFs
     ImageID: c.ImageId,
     Command: commandLine(c),
     Created: unix(c.Created),
-    Ports: [],
+    Ports: summaryPorts(c),
     ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,

@@ -6,6 +6,7 @@ import type { Ctx } from '../http/context.ts';
 import type { Routes } from '../http/server.ts';
 import { matchesLabels, type ContainerService, type WaitCondition } from '../../head/containers.ts';
 import type { ImageService } from '../../head/images.ts';
+import type { EndpointConfig } from '../../head/networks.ts';
 import { checkCreateBody } from './container-schema.ts';
 import { containerInspect, containerSummary } from './container-view.ts';
 import { parseFilters, type Filters } from './filters.ts';
@@ -18,12 +19,12 @@ export function containerRoutes(r: Routes, containers: ContainerService, images:
   r.add('POST', '/containers/create', async (ctx) => {
     const body = await ctx.json<Record<string, unknown>>();
     checkCreateBody(body);
-    const { HostConfig: hostConfig, NetworkingConfig: _net, ...config } = body as Record<string, unknown>;
-    void _net;
+    const { HostConfig: hostConfig, NetworkingConfig: net, ...config } = body as Record<string, unknown>;
+    const endpoints = (net as { EndpointsConfig?: Record<string, EndpointConfig> } | null | undefined)?.EndpointsConfig ?? undefined;
     for (const key of ['Cmd', 'Entrypoint'] as const) {
       if (typeof config[key] === 'string') config[key] = [config[key]];
     }
-    const c = await containers.create(ctx.query.get('name') ?? undefined, config as ContainerConfig, (hostConfig ?? {}) as HostConfig);
+    const c = await containers.create(ctx.query.get('name') ?? undefined, config as ContainerConfig, (hostConfig ?? {}) as HostConfig, endpoints);
     ctx.send(201, { Id: c.Id, Warnings: [] });
   });
 

@@ -1,0 +1,42 @@
+// Joins a container's prepared network namespace at start: the network layer
+// hands the namespace (NetworkSettings.SandboxKey) and addresses in the
+// record; the spec and the bind-mounted /etc/hosts and /etc/resolv.conf are
+// brought in line before runc creates the container.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ContainerRecord } from '../core/types.ts';
+import { hostsFile, resolvConfFile } from './etc-files.ts';
+import type { OciSpec } from './oci-types.ts';
+
+export async function applySandbox(bundle: string, c: ContainerRecord): Promise<void> {
+  const ns = c.NetworkSettings;
+  const hc = c.HostConfig;
+  if (!ns || hc.NetworkMode === 'host') return;
+  const configPath = path.join(bundle, 'config.json');
+  const spec = JSON.parse(await fs.readFile(configPath, 'utf8')) as OciSpec;
+  const list = spec.linux.namespaces ?? [];
+  const i = list.findIndex((n) => n.type === 'network');
+  const want = ns.SandboxKey ? { type: 'network' as const, path: ns.SandboxKey } : { type: 'network' as const };
+  if (i >= 0 && (list[i].path ?? '') !== (want.path ?? '')) {
+    list[i] = want;
+    await fs.writeFile(configPath, JSON.stringify(spec, null, 2), { mode: 0o600 });
+  }
+  if (hc.NetworkMode?.startsWith('container:')) return;
+  const endpoints = Object.values(ns.Networks).filter((e) => e.IPAddress);
+  const gateway = endpoints.find((e) => e.Gateway)?.Gateway ?? '';
+  const hostname = (await fs.readFile(path.join(bundle, 'hostname'), 'utf8').catch(() => c.Id.slice(0, 12))).trim();
+  const extraHosts = (hc.ExtraHosts ?? []).map((h) => h.replace(/:host-gateway$/, `:${gateway || '127.0.0.1'}`));
+  const names = c.Config.Domainname ? `${hostname}.${c.Config.Domainname} ${hostname}` : hostname;
+  const hosts = hostsFile({ hostname: names, ips: endpoints.map((e) => e.IPAddress), extraHosts });
+  await fs.writeFile(path.join(bundle, 'hosts'), hosts, { mode: 0o644 });
+  // User-defined networks answer names through the embedded DNS.
+  const embedded = endpoints.some((e) => e.DNSNames !== null);
+  if (embedded) {
+    const resolv = await resolvConfFile({
+      dns: ['127.0.0.11'],
+      dnsSearch: hc.DnsSearch as string[] | undefined,
+      dnsOptions: [...((hc.DnsOptions as string[] | undefined) ?? []), 'ndots:0'],
+    });
+    await fs.writeFile(path.join(bundle, 'resolv.conf'), resolv, { mode: 0o644 });
+  }
+}
