@@ -48,7 +48,13 @@ export async function upperDirTar(upper: string): Promise<Readable> {
   const opaque = await opaqueDirs(upper);
   const pack = tar.pack();
   const links = new Map<string, string>();
-  const add = (h: tar.Headers) => new Promise<void>((res, rej) => pack.entry(h, (e) => (e ? rej(e) : res())));
+  const add = (h: tar.Headers) =>
+    new Promise<void>((res, rej) => {
+      const done = (e?: Error | null) => (e ? rej(e) : res());
+      // An empty regular file (a whiteout marker) needs an explicit empty body.
+      if (h.type === 'file') pack.entry(h, Buffer.alloc(0), done);
+      else pack.entry(h, done);
+    });
   const walk = async (rel: string): Promise<void> => {
     const names = (await fs.readdir(rel ? path.join(upper, rel) : upper)).sort();
     for (const n of names) {
