@@ -340,7 +340,16 @@ export class NetworkService implements ContainerNetworking {
       if (Object.keys(record.HostConfig.PortBindings ?? {}).length) throw invalid('conflicting options: port publishing and the container type network mode');
       return;
     }
-    const primary = await this.resolve(mode);
+    // Like Docker, an unknown network fails the start, not the create (the CLI
+    // would take a 404 from create for a missing image and try to pull it).
+    const primary = await this.resolve(mode).catch((err) => {
+      if (!isKind(err, 'not-found')) throw err;
+      return undefined;
+    });
+    if (!primary) {
+      settings.Networks[mode] = emptyEndpoint('', endpoints?.[mode] ?? endpoints?.default);
+      return;
+    }
     const wanted: [NetworkRecord, EndpointConfig | undefined][] = [[primary, endpoints?.[mode] ?? endpoints?.[primary.Name] ?? endpoints?.[primary.Id] ?? endpoints?.default]];
     for (const [ref, cfg] of Object.entries(endpoints ?? {})) {
       if (ref === 'default') continue; // the CLI's name for the network mode's network
@@ -465,9 +474,9 @@ export class NetworkService implements ContainerNetworking {
     const nets = await this.list();
     const joined: [NetworkRecord, EndpointSettings][] = [];
     try {
-      for (const [, ep] of this.ordered(c)) {
+      for (const [name, ep] of this.ordered(c)) {
         const n = nets.find((x) => x.Id === ep.NetworkID);
-        if (!n) throw notFound(`network ${ep.NetworkID} not found`);
+        if (!n) throw notFound(`network ${name} not found`);
         await this.join(c, n, ep);
         joined.push([n, ep]);
       }
