@@ -25,6 +25,8 @@ const hostPackages = [
   { pkg: 'util-linux', has: () => onPath('nsenter') },
   // setfattr marks opaque directories in unpacked layers (trusted.overlay.opaque).
   { pkg: 'attr', has: () => onPath('setfattr') },
+  // socat reaches conmon's attach socket (SOCK_SEQPACKET, which Node cannot open) for stdin.
+  { pkg: 'socat', has: () => onPath('socat') },
   // busybox-static builds the test images (a static binary works in any rootfs).
   { pkg: 'busybox-static', has: () => onPath('busybox') && isStatic() },
 ];

@@ -188,6 +188,145 @@ export interface RuntimeApi {
   logs(container: ContainerRecord, opts: LogOptions): AsyncIterable<LogEntry>;
   /** Ids of containers the node has runtime state for (for reconciling after a restart). */
   known(): Promise<string[]>;
+  /**
+   * Connects a client's input to the process's stdin (the container runs with
+   * OpenStdin); waits until the process runs. Ending the stream disconnects;
+   * stdin closes then only for StdinOnce containers without a TTY.
+   */
+  attachStdin(id: string, signal: AbortSignal): Promise<Writable>;
+  /** Sets the window size of the container's TTY. */
+  resize(id: string, height: number, width: number): Promise<void>;
+  /** Starts a process inside the running container. */
+  exec(id: string, opts: ExecOptions): Promise<ExecSession>;
+  pause(id: string): Promise<void>;
+  unpause(id: string): Promise<void>;
+  /** `ps` run on the host over the container's processes. */
+  top(id: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }>;
+  /** One sample of the container's cgroup counters. */
+  stats(id: string): Promise<StatsSample>;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  /** KEY=value entries over the container's env. */
+  env: string[];
+  /** "" keeps the container's user. */
+  user: string;
+  /** "" keeps the container's working directory. */
+  workingDir: string;
+  tty: boolean;
+  privileged: boolean;
+  /** The client sends input. */
+  stdin: boolean;
+  /** Output is discarded (docker exec -d). */
+  detach: boolean;
+  /** [height, width] of the client's terminal. */
+  consoleSize?: [number, number];
+}
+
+export interface ExecOutput {
+  stream: 'stdout' | 'stderr';
+  data: Buffer;
+}
+
+export interface ExecSession {
+  pid: number;
+  stdin: Writable | null;
+  /** With a TTY everything is stdout. Ends when the process's output ends. */
+  output: AsyncIterable<ExecOutput>;
+  /** error: the runtime could not start the command (exitCode is then 126 or 127). */
+  exited: Promise<{ exitCode: number; error?: string }>;
+  resize(height: number, width: number): Promise<void>;
+}
+
+/** Raw cgroup counters; the head turns two samples into Docker's stats. */
+export interface StatsSample {
+  /** RFC 3339 with nanoseconds. */
+  read: string;
+  cpuTotalNs: number;
+  cpuUserNs: number;
+  cpuKernelNs: number;
+  /** Host-wide CPU time (ns) from /proc/stat, for the percentage. */
+  systemCpuNs: number;
+  onlineCpus: number;
+  memoryUsage: number;
+  memoryLimit: number;
+  memoryStats: Record<string, number>;
+  pids: number;
+  pidsLimit: number;
+  blkio: { major: number; minor: number; op: string; value: number }[];
+  networks: Record<string, { rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number; tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number }>;
+}
+
+/** A network as a node realises it (a bridge and its firewall rules). */
+export interface NetworkSpec {
+  id: string;
+  name: string;
+  /** Bridge device name on the node. */
+  bridge: string;
+  /** "a.b.c.d/n" */
+  subnet: string;
+  gateway: string;
+  internal: boolean;
+  mtu: number;
+  /** NAT to the outside (off for internal networks). */
+  masquerade: boolean;
+  /** Embedded DNS at 127.0.0.11 (user-defined networks). */
+  dns: boolean;
+}
+
+/** One interface of a container on a network. */
+export interface EndpointSpec {
+  network: NetworkSpec;
+  /** Name inside the container: eth0, eth1, ... */
+  ifName: string;
+  ip: string;
+  mac: string;
+}
+
+/** A published port; hostPort 0 asks the node for an ephemeral port. */
+export interface PortSpec {
+  proto: 'tcp' | 'udp';
+  containerPort: number;
+  hostIp: string;
+  hostPort: number;
+  /** With a host port range ("8000-8010"): its last port; the first free one is used. */
+  hostPortEnd?: number;
+}
+
+export interface SandboxSpec {
+  containerId: string;
+  endpoints: EndpointSpec[];
+  ports: PortSpec[];
+}
+
+/** One name the embedded DNS answers on a network. */
+export interface DnsRecord {
+  name: string;
+  ip: string;
+}
+
+export interface NetworkApi {
+  /** Creates or repairs the network's bridge and firewall rules; idempotent. */
+  ensureNetwork(net: NetworkSpec): Promise<void>;
+  /** Removes the bridge, its rules and its DNS server; idempotent. */
+  removeNetwork(net: NetworkSpec): Promise<void>;
+  /**
+   * Creates the container's network namespace with its endpoints and published
+   * ports. Fails (leaving nothing behind) when a host port is taken.
+   */
+  createSandbox(spec: SandboxSpec): Promise<{ sandboxKey: string; ports: PortSpec[] }>;
+  /** Adds or removes one endpoint of a running container's sandbox. */
+  addEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
+  removeEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
+  /** Removes the namespace, veths and port rules; idempotent. */
+  removeSandbox(containerId: string): Promise<void>;
+  /** After a daemon start: re-applies what is given, removes whatever else of this node's is left. */
+  restore(nets: NetworkSpec[], sandboxes: SandboxSpec[]): Promise<void>;
+  /** Replaces the names the embedded DNS of a network answers. */
+  setDnsRecords(networkId: string, records: DnsRecord[]): Promise<void>;
+  /** Subnets routed on the node (to pick pools that do not collide). */
+  routedSubnets(): Promise<string[]>;
 }
 
 /** A network as a node realises it (a bridge and its firewall rules). */

@@ -7,6 +7,9 @@ import path from 'node:path';
 import { ApiServer } from '../api/http/server.ts';
 import { archiveRoutes } from '../api/docker/archive.ts';
 import { containerRoutes } from '../api/docker/containers.ts';
+import { attachRoutes } from '../api/docker/attach.ts';
+import { execRoutes } from '../api/docker/exec.ts';
+import { runtimeControlRoutes } from '../api/docker/runtime-control.ts';
 import { networkRoutes } from '../api/docker/networks.ts';
 import { diskUsageRoutes } from '../api/docker/disk-usage.ts';
 import { imageRoutes } from '../api/docker/images.ts';
@@ -15,6 +18,8 @@ import { volumeRoutes } from '../api/docker/volumes.ts';
 import { detectRuntimes, LocalAgent } from '../agent/local-agent.ts';
 import { ContainerFilesService } from '../head/container-files.ts';
 import { ContainerService } from '../head/containers.ts';
+import { AttachService } from '../head/attach.ts';
+import { ExecService } from '../head/exec.ts';
 import { EventBus } from '../head/events.ts';
 import { ImageService } from '../head/images.ts';
 import { NetworkService } from '../head/networks.ts';
@@ -79,6 +84,9 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     system: { version: VERSION, gitCommit: '', started: new Date().toISOString(), dockerRootDir: config.dataRoot, daemonId: daemonId(config.dataRoot) },
   });
   containerRoutes(server, containers, imageService);
+  attachRoutes(server, containers, new AttachService({ agent, containers, events }));
+  execRoutes(server, new ExecService({ agent, containers, events }));
+  runtimeControlRoutes(server, containers, agent);
   imageRoutes(server, imageService);
   networkRoutes(server, networks);
   volumeRoutes(server, volumes);

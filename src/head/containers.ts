@@ -354,6 +354,22 @@ export class ContainerService {
     });
   }
 
+  /** Freezes (or thaws) every process of the container (runc pause: the freezer cgroup). */
+  async pause(ref: string, paused: boolean): Promise<void> {
+    const { Id } = await this.resolve(ref);
+    await this.lock.run(Id, async () => {
+      const c = await this.resolve(Id);
+      if (!c.State.Running) throw conflict(`Container ${Id} is not running`);
+      if (paused && c.State.Paused) throw conflict(`Container ${Id} is already paused`);
+      if (!paused && !c.State.Paused) throw conflict(`Container ${Id} is not paused`);
+      if (paused) await this.agent.runtime.pause(Id);
+      else await this.agent.runtime.unpause(Id);
+      c.State = { ...c.State, Paused: paused, Status: paused ? 'paused' : 'running' };
+      await this.save(c);
+      this.events.emit('container', paused ? 'pause' : 'unpause', c);
+    });
+  }
+
   async rename(ref: string, newName: string): Promise<void> {
     newName = newName.replace(/^\//, '');
     if (!newName) throw invalid('Neither old nor new names may be empty');

@@ -5,7 +5,8 @@
 // the bundle.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ExitInfo, LogEntry, LogOptions, ObservedState, RuntimeApi } from '../agent/agent-api.ts';
+import type { ExecOptions, ExecSession, ExitInfo, LogEntry, LogOptions, ObservedState, RuntimeApi, StatsSample } from '../agent/agent-api.ts';
+import type { Writable } from 'node:stream';
 import type { ContainerRecord, ImageRunConfig } from '../core/types.ts';
 import { BerthError, conflict, internal, invalid, notFound, unavailable } from '../core/errors.ts';
 import { which } from './exec.ts';
@@ -28,6 +29,11 @@ import { Runc } from './runc.ts';
 import { parseSignal } from './signals.ts';
 import { nowRfc3339, rfc3339FromNs } from './time.ts';
 import { resolveUser } from './user.ts';
+import { openAttachStdin } from './attach-stdin.ts';
+import { writeCtl } from './exec-conmon.ts';
+import { startExec } from './exec-session.ts';
+import { cgroupPids, cgroupStats } from './stats.ts';
+import { top } from './top.ts';
 
 export interface ConmonRuntimeOptions {
   /** <dataRoot>/runtime: bundles and logs. */
@@ -530,5 +536,72 @@ export class ConmonRuntime implements RuntimeApi {
     const out: string[] = [];
     for (const name of names) if (await exists(this.paths.config(name))) out.push(name);
     return out;
+  }
+
+  // Interactive use and observation (attach-stdin.ts, exec-*.ts, stats.ts, top.ts).
+
+  private async runningMeta(id: string): Promise<{ meta: BundleMeta; pid: number; paused: boolean }> {
+    validId(id);
+    const meta = await this.readMeta(id);
+    if (!meta) throw notFound(`No such container: ${id}`);
+    const st = await this.state(id);
+    if (st.status !== 'running' && st.status !== 'paused') throw conflict(`Container ${id} is not running`);
+    return { meta, pid: st.pid, paused: st.status === 'paused' };
+  }
+
+  async attachStdin(id: string, signal: AbortSignal): Promise<Writable> {
+    validId(id);
+    return openAttachStdin(this.attachSocket(id), signal);
+  }
+
+  async resize(id: string, height: number, width: number): Promise<void> {
+    const { meta } = await this.runningMeta(id);
+    if (!meta.terminal) return; // Docker ignores resizes of containers without a TTY
+    await writeCtl(this.controlFifo(id), height, width);
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<ExecSession> {
+    const { meta, paused } = await this.runningMeta(id);
+    if (paused) throw conflict(`Container ${id} is paused, unpause the container before exec`);
+    const runc = this.runc(meta);
+    return startExec(
+      {
+        runc: runc.binary,
+        runtimePath: await this.runtimePath(runc.binary),
+        runcRoot: this.paths.runcRoot,
+        conmon: this.conmon,
+        execRoot: path.join(this.paths.runRoot, 'exec'),
+        socketDir: this.paths.socketDir,
+        configPath: this.paths.config(id),
+        availableCaps: boundingCapabilities(),
+      },
+      id,
+      opts,
+    );
+  }
+
+  async pause(id: string): Promise<void> {
+    const { meta, paused } = await this.runningMeta(id);
+    if (paused) throw conflict(`Container ${id} is already paused`);
+    await this.runc(meta).pause(id);
+  }
+
+  async unpause(id: string): Promise<void> {
+    const { meta, paused } = await this.runningMeta(id);
+    if (!paused) throw conflict(`Container ${id} is not paused`);
+    await this.runc(meta).resume(id);
+  }
+
+  async top(id: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const { meta } = await this.runningMeta(id);
+    return top(await cgroupPids(meta.cgroupsPath), psArgs);
+  }
+
+  async stats(id: string): Promise<StatsSample> {
+    validId(id);
+    const meta = await this.readMeta(id);
+    if (!meta) throw notFound(`No such container: ${id}`);
+    const st = await this.state(id);
+    return cgroupStats(meta.cgroupsPath, st.status === 'running' || st.status === 'paused' ? st.pid : 0);
   }
 }

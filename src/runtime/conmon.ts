@@ -48,7 +48,9 @@ export function conmonArgs(o: ConmonOptions): string[] {
   if (o.terminal) args.push('-t');
   if (o.stdin) {
     args.push('-i');
-    if (!o.stdinOnce) args.push('--leave-stdin-open');
+    // conmon closes stdin whenever an attached client goes; Docker does so only
+    // for StdinOnce without a TTY (detaching from a shell must not end it).
+    if (!o.stdinOnce || o.terminal) args.push('--leave-stdin-open');
   }
   // "--runtime-arg=X" so that glib never mistakes X ("--root=...") for an option of conmon's.
   for (const a of o.runtimeArgs) args.push(`--runtime-arg=${a}`);

@@ -233,6 +233,15 @@ function securityOpts(list: string[] | null | undefined): { noNewPrivileges: boo
   return { noNewPrivileges, seccompUnconfined };
 }
 
+/** HostConfig.ConsoleSize [height, width]: the client's terminal, so that the process starts at its size. */
+function consoleSize(c: ContainerRecord): { consoleSize?: { height: number; width: number } } {
+  const size = c.HostConfig.ConsoleSize;
+  if (!c.Config.Tty || !Array.isArray(size) || size.length !== 2) return {};
+  const [height, width] = size as unknown[];
+  if (!Number.isInteger(height) || !Number.isInteger(width) || (height as number) <= 0 || (width as number) <= 0) return {};
+  return { consoleSize: { height: height as number, width: width as number } };
+}
+
 export function buildOciSpec(inp: SpecInputs): OciSpec {
   const c = inp.container;
   const hc = c.HostConfig;
@@ -261,6 +270,7 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
     ociVersion: '1.0.2-dev',
     process: {
       terminal: !!c.Config.Tty,
+      ...consoleSize(c),
       user: {
         uid: inp.user.uid,
         gid: inp.user.gid,

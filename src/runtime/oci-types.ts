@@ -21,6 +21,8 @@ export interface OciUser {
 
 export interface OciProcess {
   terminal: boolean;
+  /** Initial window size of the terminal (runc sets it before the process runs). */
+  consoleSize?: { height: number; width: number };
   user: OciUser;
   args: string[];
   env: string[];

@@ -87,6 +87,17 @@ export class Runc {
     }
   }
 
+  /** Freezes every process of the container (the freezer cgroup). */
+  async pause(id: string): Promise<void> {
+    const r = await this.exec(['pause', id]);
+    if (r.code !== 0) throw internal(`${this.binary} pause ${id}: ${runtimeMessage(r.stderr)}`);
+  }
+
+  async resume(id: string): Promise<void> {
+    const r = await this.exec(['resume', id]);
+    if (r.code !== 0) throw internal(`${this.binary} resume ${id}: ${runtimeMessage(r.stderr)}`);
+  }
+
   /** Removes the runtime state; succeeds when there is none. */
   async delete(id: string): Promise<void> {
     const r = await this.exec(['delete', '--force', id]);

@@ -132,38 +132,7 @@ export function containerRoutes(r: Routes, containers: ContainerService, images:
     out.end();
   });
 
-  // Attach: output comes from the container's log from now on; the stream
-  // ends when the container exits. (Input streams arrive with exec/attach work.)
-  r.add('POST', '/containers/:id/attach', async (ctx) => {
-    const c = await containers.resolve(ctx.param('id'));
-    const wantStream = ctx.bool('stream');
-    const wantLogs = ctx.bool('logs');
-    const stdout = ctx.bool('stdout');
-    const stderr = ctx.bool('stderr');
-    const tty = !!c.Config.Tty;
-    const socket = ctx.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
-    const abort = new AbortController();
-    socket.on('close', () => abort.abort());
-    socket.on('error', () => abort.abort());
-    socket.resume(); // stdin is not wired yet: drain whatever the client sends
-    if (c.HostConfig.LogConfig?.Type === 'none' || (!stdout && !stderr)) {
-      if (wantStream) await containers.wait(c.Id, 'next-exit', abort.signal);
-      socket.end();
-      return;
-    }
-    const since = wantLogs ? 0 : Date.now() / 1000 - 0.001;
-    const exited = new AbortController();
-    if (wantStream) void containers.wait(c.Id, c.State.Running ? 'not-running' : 'next-exit', abort.signal).then(() => exited.abort());
-    try {
-      const opts = { follow: wantStream, followUntil: exited.signal, stdout, stderr, since, until: 0, tail: -1, signal: abort.signal };
-      for await (const e of containers.logs(c, opts)) {
-        socket.write(encodeEntry(e, tty, false));
-      }
-    } catch (err) {
-      if (!abort.signal.aborted) throw err;
-    }
-    socket.end();
-  });
+  // POST /containers/:id/attach lives in attach.ts.
 }
 
 function encodeEntry(e: LogEntry, tty: boolean, timestamps: boolean): Buffer {
