@@ -53,7 +53,8 @@ if (process.getuid?.() !== 0) {
 // 1. npm packages: install when node_modules is missing or older than the lock file.
 const lock = path.join(root, 'package-lock.json');
 const installed = path.join(root, 'node_modules', '.package-lock.json');
-if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
+// (BERTH_SETUP_SKIP_NPM: the set-up's own tests must not reinstall the tree they run from.)
+if (!process.env.BERTH_SETUP_SKIP_NPM && (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs)) {
   console.error('berth setup: installing npm packages');
   const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) fail('npm ci failed');

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const setup = path.join(root, 'scripts', 'setup.mjs');
+// Never let these runs reinstall node_modules under the tests that use it.
+process.env.BERTH_SETUP_SKIP_NPM = '1';
 
 test('as root with everything installed it succeeds without installing anything', () => {
   const r = spawnSync(process.execPath, [setup, '--test'], { encoding: 'utf8' });
