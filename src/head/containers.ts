@@ -341,8 +341,16 @@ export class ContainerService {
         c.State = (await this.resolve(Id)).State;
       }
       await this.networking?.detach(await this.resolve(Id)).catch((e) => this.log.warn('network detach', { id: Id, error: String(e) }));
-      await this.agent.runtime.delete(Id);
-      await this.agent.images.removeRootfs(Id);
+      if (c.State.Running) {
+        // Still running after the kill: its runtime goes (and kills) first.
+        await this.agent.runtime.delete(Id);
+        await this.agent.images.removeRootfs(Id);
+      } else {
+        // Independent clean-ups: side by side (the removal is on `docker run --rm`'s path).
+        const [rt, fs] = await Promise.allSettled([this.agent.runtime.delete(Id), this.agent.images.removeRootfs(Id)]);
+        if (rt.status === 'rejected') throw rt.reason;
+        if (fs.status === 'rejected') throw fs.reason;
+      }
       await this.store.txn([
         { op: 'delete', kind: KIND, key: Id },
         { op: 'delete', kind: NAME_KIND, key: c.Name },

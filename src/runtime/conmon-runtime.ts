@@ -14,6 +14,7 @@ import { removeCgroup } from './cgroups.ts';
 import { runConmon } from './conmon.ts';
 import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
 import { applySandbox } from './sandbox-files.ts';
+import { execFifoPath, releaseExecFifo } from './exec-fifo.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { hostDevices } from './host-devices.ts';
 import { boundingCapabilities, defaultNofile } from './host-limits.ts';
@@ -98,6 +99,8 @@ export class ConmonRuntime implements RuntimeApi {
   private readonly checking = new Set<string>();
   private readonly recheck = new Set<string>();
   private dirsReady: Promise<void> | undefined;
+  /** Runtime binary -> absolute path, looked up once. */
+  private readonly runtimePaths = new Map<string, string>();
   /** Turns conmon's k8s-file staging log into Docker's json-file set. */
   private readonly jsonLogs = new JsonLogConverter();
 
@@ -128,8 +131,11 @@ export class ConmonRuntime implements RuntimeApi {
 
   /** conmon needs the runtime's absolute path. */
   private async runtimePath(binary: string): Promise<string> {
+    const known = this.runtimePaths.get(binary);
+    if (known) return known;
     const found = await which(binary);
     if (!found) throw unavailable(`OCI runtime ${binary} not found`);
+    this.runtimePaths.set(binary, found);
     return found;
   }
 
@@ -235,12 +241,17 @@ export class ConmonRuntime implements RuntimeApi {
     this.busy.add(id);
     try {
       const runc = this.runc(meta);
-      const current = await runc.state(id);
-      if (current && (current.status === 'running' || current.status === 'paused') && !(await exists(this.paths.exitFile(id)))) {
-        throw conflict(`container ${id} is already running`);
+      // runc keeps a directory per container under its --root: without one
+      // there is no previous run to ask about or delete (a process saved).
+      const previous = await exists(this.runtimeStateDir(id));
+      if (previous) {
+        const current = await runc.state(id);
+        if (current && (current.status === 'running' || current.status === 'paused') && !(await exists(this.paths.exitFile(id)))) {
+          throw conflict(`container ${id} is already running`);
+        }
       }
       // Leftovers of the previous run.
-      await this.clearRun(id, meta, runc);
+      await this.clearRun(id, meta, runc, previous);
       await applySandbox(this.paths.bundle(id), container);
       const json = meta.log.driver === 'json-file' ? this.jsonTarget(id, meta.log) : undefined;
       if (json) await this.jsonLogs.prepareRun(id, json);
@@ -270,7 +281,9 @@ export class ConmonRuntime implements RuntimeApi {
       const startedAt = nowRfc3339(); // before the process may run (and exit)
       if (json) this.jsonLogs.follow(id, json);
       try {
-        await runc.start(id);
+        // runc's own exec fifo where we know its layout; `runc start` otherwise.
+        const released = meta.runtime === 'runc' && (await releaseExecFifo(execFifoPath(this.paths.runcRoot, id), result.pid));
+        if (!released) await runc.start(id);
       } catch (err) {
         if (json) await this.jsonLogs.finish(id, json).catch(() => undefined);
         await this.abandonRun(id, meta, runc);
@@ -292,16 +305,23 @@ export class ConmonRuntime implements RuntimeApi {
   }
 
   /** Removes the runtime's state of a finished run so that the container can start again. */
-  private async clearRun(id: string, meta: BundleMeta, runc: Runc): Promise<void> {
-    await runc.delete(id).catch(() => undefined);
-    await removeCgroup(meta.cgroupsPath).catch(() => undefined);
-    await rmQuiet(this.paths.exitFile(id));
-    await rmQuiet(this.paths.oomFile(id));
-    await rmQuiet(path.join(this.paths.persist(id), 'exit'));
-    await rmQuiet(this.paths.pidFile(id));
-    await rmQuiet(this.paths.conmonPidFile(id));
-    await rmQuiet(this.paths.socket(id));
-    await rmQuiet(path.join(this.paths.bundle(id), 'runc.log'));
+  private async clearRun(id: string, meta: BundleMeta, runc: Runc, runtimeState = true): Promise<void> {
+    if (runtimeState) await runc.delete(id).catch(() => undefined);
+    await Promise.all([
+      removeCgroup(meta.cgroupsPath).catch(() => undefined),
+      rmQuiet(this.paths.exitFile(id)),
+      rmQuiet(this.paths.oomFile(id)),
+      rmQuiet(path.join(this.paths.persist(id), 'exit')),
+      rmQuiet(this.paths.pidFile(id)),
+      rmQuiet(this.paths.conmonPidFile(id)),
+      rmQuiet(this.paths.socket(id)),
+      rmQuiet(path.join(this.paths.bundle(id), 'runc.log')),
+    ]);
+  }
+
+  /** The runtime's own state directory of a container (runc and crun alike). */
+  private runtimeStateDir(id: string): string {
+    return path.join(this.paths.runcRoot, id);
   }
 
   /** A run that was created but must not count: kill it, wait for conmon, forget its exit. */
@@ -468,24 +488,27 @@ export class ConmonRuntime implements RuntimeApi {
     await this.ensureDirs();
     this.busy.add(id);
     try {
-      const meta = await this.readMeta(id);
+      const [meta, hasState, exited] = await Promise.all([this.readMeta(id), exists(this.runtimeStateDir(id)), exists(this.paths.exitFile(id))]);
       const runc = this.runc(meta);
-      const st = await runc.state(id).catch(() => undefined);
+      // An exit file means the process is gone: no need to ask runc (a process saved).
+      const st = hasState && !exited ? await runc.state(id).catch(() => undefined) : undefined;
       if (st && (st.status === 'running' || st.status === 'paused' || st.status === 'created')) {
         if (st.status === 'paused') await runc.kill(id, 9, true).catch(() => undefined);
         await runc.kill(id, 9).catch(() => undefined);
         if (st.status !== 'created') await this.waitForExitFile(id, 5000);
       }
-      await runc.delete(id);
+      if (hasState) await runc.delete(id);
       await this.jsonLogs.forget(id);
       // conmon exits after its container; one that lingers (killed runtime) is stopped here.
       await this.stopConmon(id);
       await removeCgroup(meta?.cgroupsPath ?? `/${this.cgroupParent}/${id}`);
-      await rmQuiet(this.paths.bundle(id));
-      await rmQuiet(this.paths.exitFile(id));
-      await rmQuiet(this.paths.pidFile(id));
-      await rmQuiet(this.paths.conmonPidFile(id));
-      await rmQuiet(this.paths.socket(id));
+      await Promise.all([
+        rmQuiet(this.paths.bundle(id)),
+        rmQuiet(this.paths.exitFile(id)),
+        rmQuiet(this.paths.pidFile(id)),
+        rmQuiet(this.paths.conmonPidFile(id)),
+        rmQuiet(this.paths.socket(id)),
+      ]);
       this.reported.delete(id);
     } finally {
       this.busy.delete(id);
