@@ -32,6 +32,8 @@ const hostPackages = [
 ];
 if (mode === 'bench') hostPackages.push({ pkg: 'docker.io', has: () => onPath('dockerd') && onPath('containerd') });
 if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-cli', has: () => onPath('docker') });
+// debootstrap builds the Debian-based test image that build tests RUN real programs in.
+if (mode === 'test') hostPackages.push({ pkg: 'debootstrap', has: () => onPath('debootstrap') });
 
 function onPath(cmd) {
   const dirs = (process.env.PATH ?? '').split(':');
