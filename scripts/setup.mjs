@@ -32,6 +32,10 @@ const hostPackages = [
 ];
 if (mode === 'bench') hostPackages.push({ pkg: 'docker.io', has: () => onPath('dockerd') && onPath('containerd') });
 if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-cli', has: () => onPath('docker') });
+// The registry tests (and the pull benchmark) run Debian's reference registry privately; htpasswd makes their bcrypt users.
+if (mode === 'test' || mode === 'bench') {
+  hostPackages.push({ pkg: 'docker-registry', has: () => onPath('docker-registry') }, { pkg: 'apache2-utils', has: () => onPath('htpasswd') });
+}
 // debootstrap builds the Debian-based test image that build tests RUN real programs in.
 if (mode === 'test') hostPackages.push({ pkg: 'debootstrap', has: () => onPath('debootstrap') });
 
