@@ -461,7 +461,9 @@ export class ContainerService {
     const stored = await this.store.get<ContainerRecord>(KIND, id);
     if (!stored) return {};
     const c = stored.value;
-    if (!c.State.Running && c.State.FinishedAt === exit.finishedAt) return {};
+    // Already folded in (by stop/restart, which record the exit themselves):
+    // after a restart the record runs again and this old exit must not end it.
+    if (c.State.FinishedAt === exit.finishedAt) return {};
     const policy = c.HostConfig.RestartPolicy ?? { Name: 'no' };
     const removing = c.State.Status === 'removing';
     const shouldRestart =

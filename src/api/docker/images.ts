@@ -7,6 +7,7 @@ import type { Routes } from '../http/server.ts';
 import type { ImageService } from '../../head/images.ts';
 import { parseFilters } from './filters.ts';
 import { imageInspect, imageSummary } from './image-view.ts';
+import { isComposeV1 } from './client-quirks.ts';
 
 const LIST_FILTERS = ['dangling', 'label', 'label!', 'before', 'since', 'reference', 'until'];
 
@@ -67,7 +68,7 @@ export function imageRoutes(r: Routes, images: ImageService): void {
     const suffix = (s: string) => (rest.endsWith(s) ? rest.slice(0, -s.length) : undefined);
     let name: string | undefined;
     if (method === 'GET' && (name = suffix('/json')) !== undefined) {
-      return ctx.send(200, imageInspect(await images.inspect(name), ctx.apiVersion));
+      return ctx.send(200, imageInspect(await images.inspect(name), isComposeV1(ctx) ? Math.min(ctx.apiVersion, 1.44) : ctx.apiVersion));
     }
     if (method === 'GET' && (name = suffix('/history')) !== undefined) {
       return ctx.send(200, await images.history(name));
