@@ -182,6 +182,26 @@ describe('ConmonRuntime', () => {
     await assert.rejects(rt.state(c.Id), (err: unknown) => err instanceof BerthError && err.kind === 'not-found');
   });
 
+  test('delete after the process exited leaves no runc state, cgroup or files (and runc agrees)', async () => {
+    const c = record({ cmd: ['sh', '-c', 'sleep 0.2; exit 4'], hostConfig: { PidsLimit: 50 } });
+    await run(c);
+    const cg = `/${cgroupParent}/${c.Id}`;
+    assert.ok((await cgroupDirs(cg)).length >= 3);
+    assert.equal((await waitExit(c.Id)).exitCode, 4);
+    await rt.delete(c.Id);
+    assert.deepEqual(await cgroupDirs(cg), []);
+    assert.equal(existsSync(path.join(dir, 'run', 'runc', c.Id)), false);
+    const listed = await new Promise<string>((resolve, reject) => {
+      const p = spawn('runc', ['--root', path.join(dir, 'run', 'runc'), 'list', '-q'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      p.on('error', reject);
+      p.on('close', () => resolve(out));
+    });
+    assert.ok(!listed.split('\n').includes(c.Id), 'runc no longer lists it');
+    assert.equal(existsSync(path.join(dir, 'data', 'runtime', c.Id)), false);
+  });
+
   test('an out-of-memory kill is reported as oomKilled', async () => {
     const c = record({
       cmd: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'],

@@ -56,6 +56,8 @@ interface BundleMeta {
   name: string;
   runtime: string;
   cgroupsPath: string;
+  /** No other process outlives its init (absent in bundles of older versions). */
+  ownPidNamespace?: boolean;
   terminal: boolean;
   openStdin: boolean;
   stdinOnce: boolean;
@@ -201,6 +203,7 @@ export class ConmonRuntime implements RuntimeApi {
       name: container.Name || id,
       runtime,
       cgroupsPath: spec.linux.cgroupsPath,
+      ownPidNamespace: spec.linux.namespaces.some((n) => n.type === 'pid' && !n.path),
       terminal: !!container.Config.Tty,
       openStdin: !!container.Config.OpenStdin,
       stdinOnce: !!container.Config.StdinOnce,
@@ -306,7 +309,7 @@ export class ConmonRuntime implements RuntimeApi {
 
   /** Removes the runtime's state of a finished run so that the container can start again. */
   private async clearRun(id: string, meta: BundleMeta, runc: Runc, runtimeState = true): Promise<void> {
-    if (runtimeState) await runc.delete(id).catch(() => undefined);
+    if (runtimeState) await this.deleteRuntimeState(id, meta, runc, await exists(this.paths.exitFile(id))).catch(() => undefined);
     await Promise.all([
       removeCgroup(meta.cgroupsPath).catch(() => undefined),
       rmQuiet(this.paths.exitFile(id)),
@@ -317,6 +320,20 @@ export class ConmonRuntime implements RuntimeApi {
       rmQuiet(this.paths.socket(id)),
       rmQuiet(path.join(this.paths.bundle(id), 'runc.log')),
     ]);
+  }
+
+  /**
+   * `runc delete` of a container. When its process has exited (the exit
+   * file) in a PID namespace of its own, no process is left, and all runc
+   * would do is remove the cgroups (the callers do that too) and its state
+   * directory: done here without a runc process (~7-15 ms).
+   */
+  private async deleteRuntimeState(id: string, meta: BundleMeta | undefined, runc: Runc, exited: boolean): Promise<void> {
+    if (exited && meta?.ownPidNamespace && meta.runtime === 'runc') {
+      await fs.rm(this.runtimeStateDir(id), { recursive: true, force: true });
+      return;
+    }
+    await runc.delete(id);
   }
 
   /** The runtime's own state directory of a container (runc and crun alike). */
@@ -497,7 +514,7 @@ export class ConmonRuntime implements RuntimeApi {
         await runc.kill(id, 9).catch(() => undefined);
         if (st.status !== 'created') await this.waitForExitFile(id, 5000);
       }
-      if (hasState) await runc.delete(id);
+      if (hasState) await this.deleteRuntimeState(id, meta, runc, exited);
       await this.jsonLogs.forget(id);
       // conmon exits after its container; one that lingers (killed runtime) is stopped here.
       await this.stopConmon(id);
