@@ -38,6 +38,9 @@ if (mode === 'test' || mode === 'bench') {
 }
 // debootstrap builds the Debian-based test image that build tests RUN real programs in.
 if (mode === 'test') hostPackages.push({ pkg: 'debootstrap', has: () => onPath('debootstrap') });
+// Debian's docker-compose (1.29, Python) drives the compose tests and the compose benchmark; debootstrap makes their Debian base image.
+if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-compose', has: () => onPath('docker-compose') });
+if (mode === 'bench') hostPackages.push({ pkg: 'debootstrap', has: () => onPath('debootstrap') });
 
 function onPath(cmd) {
   const dirs = (process.env.PATH ?? '').split(':');
