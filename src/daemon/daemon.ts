@@ -11,6 +11,7 @@ import { networkRoutes } from '../api/docker/networks.ts';
 import { diskUsageRoutes } from '../api/docker/disk-usage.ts';
 import { attachRoutes } from '../api/docker/attach.ts';
 import { execRoutes } from '../api/docker/exec.ts';
+import { eventRoutes } from '../api/docker/events.ts';
 import { runtimeControlRoutes } from '../api/docker/runtime-control.ts';
 import { imageRoutes } from '../api/docker/images.ts';
 import { systemRoutes } from '../api/docker/system.ts';
@@ -65,7 +66,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     runtimes: Object.keys(runtimes),
     defaultRuntime: 'runc',
   });
-  const events = new EventBus();
+  // Kept across restarts for `docker events --since` (a bounded window).
+  const events = new EventBus({ file: path.join(config.dataRoot, 'events.jsonl') });
   const containers = new ContainerService({ store, agent, nodeName: config.nodeName, log, events });
   const volumes = new VolumeService({ agent, containers: () => containers.list(), resolveContainer: (ref) => containers.resolve(ref), log });
   containers.mounts = volumes;
@@ -86,6 +88,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   containerRoutes(server, containers, imageService);
   attachRoutes(server, containers, new AttachService({ agent, containers, events }));
   execRoutes(server, new ExecService({ agent, containers, events }));
+  eventRoutes(server, events);
   runtimeControlRoutes(server, containers, agent);
   imageRoutes(server, imageService);
   networkRoutes(server, networks);

@@ -1,6 +1,7 @@
 // The container service of the head: desired state in the store, actions
 // through the agent interface, observed exits folded back into the store.
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { conflict, invalid, isKind, notFound, notModified } from '../core/errors.ts';
 import { hexId, randomName, VALID_NAME } from '../core/ids.ts';
 import { KeyedLock } from '../core/keyed-lock.ts';
@@ -42,6 +43,8 @@ export class ContainerService {
   private readonly lock = new KeyedLock();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  /** The last restart delay per container: Docker's back-off doubles it up to a minute. */
+  private readonly backoffMs = new Map<string, number>();
   private readonly rawExitWaiters = new Map<string, Set<(exit: ExitInfo) => void>>();
   private cpus = 1;
   private runtimes: string[] = ['runc'];
@@ -79,6 +82,8 @@ export class ContainerService {
           oomKilled: observed.oomKilled ?? false,
         };
         const after = await this.lock.run(c.Id, () => this.recordExitLocked(c.Id, exit));
+        // A restart that was pending when the daemon went down: the exit is known already.
+        if (after.restartIn === undefined && !after.autoRemove && c.State.Restarting && !c.StoppedByUser) after.restartIn = 100;
         await this.afterExit(c.Id, after);
       } else if (c.State.Status === 'removing') {
         await this.remove(c.Id, { force: true, volumes: false }).catch((err) => this.log.warn('reconcile remove', { id: c.Id, error: String(err) }));
@@ -239,7 +244,9 @@ export class ContainerService {
         Error: '',
         StartedAt: startedAt,
       };
-      if (restarting) c.RestartCount += 1;
+      // A user's start begins the count again, as Docker's does.
+      c.RestartCount = restarting ? c.RestartCount + 1 : 0;
+      if (!restarting) this.backoffMs.delete(c.Id);
       c.StoppedByUser = false;
       await this.save(c);
       this.events.emit('container', 'start', c);
@@ -264,14 +271,19 @@ export class ContainerService {
       this.cancelRestart(Id);
       if (!c.State.Running) {
         if (c.State.Restarting) {
+          // Stopping a restarting container ends its restarts (and unless-stopped keeps it down).
           c.State = { ...c.State, Restarting: false, Status: 'exited' };
+          c.StoppedByUser = true;
           await this.save(c);
+          this.events.emit('container', 'stop', c);
         }
         throw notModified();
       }
       c.StoppedByUser = true;
       await this.save(c);
-      return this.stopLocked(c, opts);
+      const result = await this.stopLocked(c, opts);
+      this.events.emit('container', 'stop', await this.resolve(Id).catch(() => c));
+      return result;
     });
     await this.afterExit(Id, after);
   }
@@ -286,10 +298,12 @@ export class ContainerService {
     const exited = this.nextRawExit(c.Id);
     let exit: ExitInfo | undefined;
     if (timeout !== 0) {
+      this.events.emit('container', 'kill', c, { signal: signalNumber(signal) });
       await this.agent.runtime.kill(c.Id, signal).catch((err) => this.log.debug('stop signal', { id: c.Id, error: String(err) }));
       exit = await (timeout < 0 ? exited : Promise.race([exited, sleep(timeout * 1000).then(() => undefined)]));
     }
     if (!exit) {
+      this.events.emit('container', 'kill', c, { signal: '9' });
       await this.agent.runtime.kill(c.Id, 'SIGKILL').catch((err) => this.log.debug('stop kill', { id: c.Id, error: String(err) }));
       exit = await Promise.race([exited, sleep(15_000).then(() => undefined)]);
     }
@@ -305,7 +319,7 @@ export class ContainerService {
     if (!c.State.Running) throw conflict(`cannot kill container: ${ref}: container ${c.Id} is not running`);
     if (signal && !/^(SIG)?[A-Z0-9+-]+$|^\d+$/.test(signal)) throw invalid(`invalid signal: ${signal}`);
     await this.agent.runtime.kill(c.Id, signal || 'SIGKILL');
-    this.events.emit('container', 'kill', c, { signal: signal || 'SIGKILL' });
+    this.events.emit('container', 'kill', c, { signal: signalNumber(signal || 'SIGKILL') });
   }
 
   async restart(ref: string, opts: { timeout?: number; signal?: string }): Promise<void> {
@@ -317,8 +331,11 @@ export class ContainerService {
         c.StoppedByUser = true;
         await this.save(c);
         await this.stopLocked(c, opts);
+        this.events.emit('container', 'stop', await this.resolve(Id).catch(() => c));
       }
-      await this.startLocked(await this.resolve(Id), false);
+      const latest = await this.resolve(Id);
+      await this.startLocked(latest, false);
+      this.events.emit('container', 'restart', latest);
     });
   }
 
@@ -487,12 +504,22 @@ export class ContainerService {
     };
     await this.networking?.detach(c).catch((e) => this.log.warn('network detach', { id, error: String(e) }));
     await this.save(c);
-    this.events.emit('container', 'die', c, { exitCode: String(exit.exitCode) });
+    if (exit.oomKilled) this.events.emit('container', 'oom', c);
+    const ranMs = Date.parse(exit.finishedAt) - Date.parse(c.State.StartedAt);
+    this.events.emit('container', 'die', c, { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.floor(ranMs / 1000))) });
     this.notify(id, 'exit', exit.exitCode);
     return {
       autoRemove: !!c.HostConfig.AutoRemove && !removing,
-      restartIn: shouldRestart ? Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000) : undefined,
+      restartIn: shouldRestart ? this.nextBackoff(id, ranMs) : undefined,
     };
+  }
+
+  /** Docker's restart back-off: 100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more. */
+  private nextBackoff(id: string, ranMs: number): number {
+    const prev = this.backoffMs.get(id);
+    const next = prev === undefined || ranMs >= 10_000 ? 100 : Math.min(prev * 2, 60_000);
+    this.backoffMs.set(id, next);
+    return next;
   }
 
   private async afterExit(id: string, after: AfterExit): Promise<void> {
@@ -583,6 +610,13 @@ export function parseUntil(v: string): number {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalid(`invalid filter 'until=${v}'`);
   return t;
+}
+
+/** Docker's kill events name the signal by number ("15"). */
+function signalNumber(signal: string): string {
+  if (/^\d+$/.test(signal)) return signal;
+  const n = (osConstants.signals as Record<string, number>)[`SIG${signal.toUpperCase().replace(/^SIG/, '')}`];
+  return n === undefined ? signal : String(n);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

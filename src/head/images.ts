@@ -2,7 +2,7 @@
 // and events; storage itself is the node's (agent.images).
 import type { Readable, Writable } from 'node:stream';
 import { invalid } from '../core/errors.ts';
-import { familiarName, parseReference } from '../core/reference.ts';
+import { familiarName, normalizeTagged, parseReference } from '../core/reference.ts';
 import type { ImageRecord } from '../core/types.ts';
 import type { Agent, HistoryEntry, ImageUsage, RemovedImage } from '../agent/agent-api.ts';
 import type { ContainerService } from './containers.ts';
@@ -71,13 +71,17 @@ export class ImageService {
 
   async tag(source: string, target: string): Promise<void> {
     await this.agent.images.tag(source, target);
-    this.events.emitImage('tag', source, target);
+    // Docker's tag event names the image by id and the new reference.
+    const img = await this.agent.images.inspect(target).catch(() => undefined);
+    this.events.emitImage('tag', img?.id ?? source, normalizeTagged(target), img?.config.config?.Labels ?? {});
   }
 
   async remove(nameOrId: string, opts: { force: boolean; noPrune: boolean }): Promise<RemovedImage[]> {
+    const img = await this.agent.images.inspect(nameOrId).catch(() => undefined);
     const removed = await this.agent.images.remove(nameOrId, { ...opts, usage: await this.usage() });
     for (const r of removed) {
-      if (r.Untagged) this.events.emitImage('untag', r.Untagged, r.Untagged);
+      // As Docker: the image id is the actor of an untag (the reference went away).
+      if (r.Untagged) this.events.emitImage('untag', img?.id ?? r.Untagged, img?.id ?? r.Untagged);
       if (r.Deleted) this.events.emitImage('delete', r.Deleted, r.Deleted);
     }
     return removed;
