@@ -5,9 +5,9 @@
 //
 // 1. Run time: N runs of `docker run --rm berth-test/busybox true` per
 //    engine after W warm-up runs, alternating engines (and rotating their
-//    order) so that both share the machine's noise. Docker is measured on its
-//    default bridge and with --network none: Berth has no networking yet, so
-//    the --network none figure is the like-for-like one.
+//    order) so that both share the machine's noise. Both engines are
+//    measured on their default bridge and with --network none, and compared
+//    like with like.
 // 2. Memory: K idle containers (`docker run -d ... sleep 3600`) per engine,
 //    one engine at a time; the PSS of the per-container helper process
 //    (Berth: conmon; Docker: containerd-shim-runc-v2), plus the daemons' own
@@ -125,12 +125,14 @@ function tryCmd(cmd: string, args: string[]): string {
   }
 }
 
+const isBerth = (v: { key: string }) => v.key === 'berth' || v.key === 'berthNone';
+
 function firstLine(s: string): string {
   return s.split('\n')[0] ?? s;
 }
 
 interface Variant {
-  key: 'berth' | 'dockerBridge' | 'dockerNone';
+  key: 'berth' | 'berthNone' | 'dockerBridge' | 'dockerNone';
   label: string;
   cli: Cli;
   args: string[];
@@ -236,7 +238,7 @@ async function main(): Promise<number> {
   const started = new Date();
   const loadBefore = os.loadavg();
   const notes: string[] = [
-    'Berth has no container networking yet: its containers get no network. Docker is measured on its default bridge and with --network none; Berth vs Docker --network none is the like-for-like comparison.',
+    'Both engines are measured on their default bridge and with --network none; the ratios compare like with like (bridge with bridge, none with none).',
     'Docker Engine runs with --iptables=false --ip-forward=false --ip-masq=false on a private bridge, so the bridge figure leaves out per-network iptables set-up (not a per-container cost when no ports are published).',
     `Per-container memory is the PSS of the helper process each container keeps (Berth: conmon; Docker: containerd-shim-runc-v2) with ${CONTAINERS} idle containers on one engine at a time; shared pages are divided among the helpers, so PSS per container falls as K grows (Docker's shim most: its Go text is shared); USS (private pages only) does not depend on K.`,
   ];
@@ -285,7 +287,10 @@ async function main(): Promise<number> {
     { key: 'dockerNone', label: 'Docker (--network none)', cli: docker.cli, args: ['run', '--rm', '--network', 'none', IMAGE, 'true'], samples: [], failures: [] },
   ];
   if (berthCli && !berthError) {
-    variants.unshift({ key: 'berth', label: 'Berth', cli: berthCli, args: ['run', '--rm', IMAGE, 'true'], samples: [], failures: [] });
+    variants.unshift(
+      { key: 'berth', label: 'Berth (bridge)', cli: berthCli, args: ['run', '--rm', IMAGE, 'true'], samples: [], failures: [] },
+      { key: 'berthNone', label: 'Berth (--network none)', cli: berthCli, args: ['run', '--rm', '--network', 'none', IMAGE, 'true'], samples: [], failures: [] },
+    );
   }
 
   // Sanity: the container really runs (its output and exit code come back), so the timings are not of a no-op.
@@ -295,7 +300,7 @@ async function main(): Promise<number> {
     const r = await v.cli.run(args, 60_000);
     if (r.code !== 7 || !r.stdout.includes('berth-bench-ok')) {
       const msg = `${v.label}: docker ${args.join(' ')} gave exit ${r.code} (want 7) and stdout ${JSON.stringify(r.stdout.slice(0, 200))}: ${r.stderr.trim().slice(0, 1500)}`;
-      if (v.key !== 'berth') throw new Error(msg);
+      if (!isBerth(v)) throw new Error(msg);
       berthError = `sanity check failed: ${msg}`;
       say(berthError);
       variants.splice(variants.indexOf(v), 1);
@@ -310,7 +315,7 @@ async function main(): Promise<number> {
       const r = await v.cli.run(v.args, 60_000);
       if (r.code !== 0) {
         const msg = `${v.label}: docker ${v.args.join(' ')} exited with ${r.code}: ${(r.stderr + r.stdout).trim().slice(0, 1500)}`;
-        if (v.key === 'berth') {
+        if (isBerth(v)) {
           berthError = `warm-up failed: ${msg}`;
           say(berthError);
           variants.splice(variants.indexOf(v), 1);
@@ -384,9 +389,9 @@ async function main(): Promise<number> {
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
   const ratios = {
     runMedianVsBridge: ratio(stats.berth?.median, stats.dockerBridge?.median),
-    runMedianVsNone: ratio(stats.berth?.median, stats.dockerNone?.median),
+    runMedianVsNone: ratio(stats.berthNone?.median, stats.dockerNone?.median),
     runP95VsBridge: ratio(stats.berth?.p95, stats.dockerBridge?.p95),
-    runP95VsNone: ratio(stats.berth?.p95, stats.dockerNone?.p95),
+    runP95VsNone: ratio(stats.berthNone?.p95, stats.dockerNone?.p95),
     memoryPssPerContainer: ratio(berthMem?.perContainer.pssKb, dockerMem.perContainer.pssKb),
     memoryRssPerContainer: ratio(berthMem?.perContainer.rssKb, dockerMem.perContainer.rssKb),
     memoryUssPerContainer: ratio(berthMem?.perContainer.ussKb, dockerMem.perContainer.ussKb),
@@ -410,10 +415,11 @@ async function main(): Promise<number> {
   out.push(`${RUNS} timed runs per engine after ${WARMUP} warm-up, alternating; wall time of the docker CLI (${os.cpus().length} CPUs, kernel ${os.release()})`);
   out.push(`Goal: Berth's run time at most ${GOAL_TIME_RATIO}x Docker's; per-container memory at most ${GOAL_MEMORY_RATIO}x.`);
   out.push('');
-  const runRows: string[][] = [['', 'Berth', 'Docker (bridge)', 'Docker (--network none)', 'Berth/Docker bridge', 'Berth/Docker none']];
+  const runRows: string[][] = [['', 'Berth (bridge)', 'Berth (none)', 'Docker (bridge)', 'Docker (none)', 'Berth/Docker bridge', 'Berth/Docker none']];
   runRows.push([
     'median',
     fmtMs(stats.berth?.median),
+    fmtMs(stats.berthNone?.median),
     fmtMs(stats.dockerBridge?.median),
     fmtMs(stats.dockerNone?.median),
     fmtRatio(ratios.runMedianVsBridge, GOAL_TIME_RATIO),
@@ -422,13 +428,14 @@ async function main(): Promise<number> {
   runRows.push([
     'p95',
     fmtMs(stats.berth?.p95),
+    fmtMs(stats.berthNone?.p95),
     fmtMs(stats.dockerBridge?.p95),
     fmtMs(stats.dockerNone?.p95),
     fmtRatio(ratios.runP95VsBridge, GOAL_TIME_RATIO),
     fmtRatio(ratios.runP95VsNone, GOAL_TIME_RATIO),
   ]);
-  runRows.push(['min', fmtMs(stats.berth?.min), fmtMs(stats.dockerBridge?.min), fmtMs(stats.dockerNone?.min), '', '']);
-  runRows.push(['max', fmtMs(stats.berth?.max), fmtMs(stats.dockerBridge?.max), fmtMs(stats.dockerNone?.max), '', '']);
+  runRows.push(['min', fmtMs(stats.berth?.min), fmtMs(stats.berthNone?.min), fmtMs(stats.dockerBridge?.min), fmtMs(stats.dockerNone?.min), '', '']);
+  runRows.push(['max', fmtMs(stats.berth?.max), fmtMs(stats.berthNone?.max), fmtMs(stats.dockerBridge?.max), fmtMs(stats.dockerNone?.max), '', '']);
   out.push(table(runRows));
   out.push('');
   out.push(`Memory with ${CONTAINERS} idle containers (docker run -d ${IMAGE} sleep 3600), one engine at a time`);
