@@ -45,6 +45,26 @@ async function tarNames(buf: Buffer): Promise<string[]> {
   return names;
 }
 
+/** name -> contents of a tar's regular files. */
+async function tarFiles(buf: Buffer): Promise<Map<string, Buffer>> {
+  const ex = tar.extract();
+  const files = new Map<string, Buffer>();
+  const done = (async () => {
+    for await (const e of ex) {
+      const chunks: Buffer[] = [];
+      for await (const c of e) chunks.push(c as Buffer);
+      if (e.header.type === 'file') files.set(e.header.name, Buffer.concat(chunks));
+    }
+  })();
+  ex.end(buf);
+  await done;
+  return files;
+}
+
+async function inspectState(name: string): Promise<{ Status: string }> {
+  return JSON.parse(await ok(['inspect', name]))[0].State;
+}
+
 describe('docker cp', () => {
   test('files and directories in both directions, running and stopped, with -a keeping owners', async () => {
     const c = uniqueName('c');
@@ -213,6 +233,52 @@ describe('docker export and commit', () => {
     assert.match(hist.split('\n')[0], /my message/);
     await ok(['rm', c]);
     await ok(['rmi', `${repo}:v1`]);
+  });
+
+  test('commit keeps whiteouts, opaque directories, modes, owners, times and hard links; runc\'s mount targets stay out', async () => {
+    const c1 = uniqueName('c');
+    await ok(['run', '--name', c1, IMAGE, 'sh', '-c', 'mkdir /base && echo x > /base/x && echo y > /base/y && echo gone > /gone']);
+    const repo = uniqueName('layered');
+    await ok(['commit', c1, `${repo}:1`]);
+    const c2 = uniqueName('c');
+    const show = 'stat -c "%n %h %u %g %a %Y" /h1 /h2 /dir; ls /base; ls /gone 2>&1 || true';
+    const script =
+      'rm -rf /base && mkdir /base && echo n > /base/n && rm /gone && ' +
+      'echo h > /h1 && ln /h1 /h2 && chown 123:456 /h1 && chmod 4751 /h1 && touch -d "2001-02-03 04:05:06" /h1 && ' +
+      'mkdir /dir && chown 7:8 /dir && chmod 1777 /dir && touch -d "2002-03-04 05:06:07" /dir && ' + show;
+    const before = await ok(['run', '--name', c2, `${repo}:1`, 'sh', '-c', script]);
+    assert.match(before, /^\/h1 2 123 456 4751 \d+$/m);
+    assert.match(before, /^n$/m);
+    await ok(['commit', c2, `${repo}:2`]);
+    // The same view from the committed image: link count, owner, mode and mtime kept; /base opaque; /gone whited out.
+    assert.equal(await ok(['run', '--rm', `${repo}:2`, 'sh', '-c', show]), before);
+    // The new layer has no /etc/hosts, /etc/hostname or /etc/resolv.conf (runc's empty mount targets).
+    const saved = await d.api('GET', `/images/get?names=${encodeURIComponent(`${repo}:2`)}`);
+    assert.equal(saved.status, 200);
+    const files = await tarFiles(saved.body);
+    const manifest = JSON.parse(files.get('manifest.json')!.toString())[0];
+    const top = await tarNames(files.get(manifest.Layers[manifest.Layers.length - 1])!);
+    assert.ok(top.includes('h1') && top.includes('base/.wh..wh..opq') && top.includes('.wh.gone'), top.join(' '));
+    for (const f of ['etc/hosts', 'etc/hostname', 'etc/resolv.conf']) assert.ok(!top.includes(f), `${f} in ${top.join(' ')}`);
+    await ok(['rm', c1, c2]);
+    await ok(['rmi', `${repo}:2`, `${repo}:1`]);
+  });
+
+  test('commit pauses a running container (unless --pause=false) and unpauses it after', async () => {
+    const c = uniqueName('c');
+    await ok(['run', '-d', '--name', c, IMAGE, 'sh', '-c', 'echo live > /live; exec sleep 600']);
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const repo = uniqueName('paused');
+    await ok(['commit', c, `${repo}:1`]);
+    await ok(['commit', '--pause=false', c, `${repo}:2`]);
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const events = await ok(['events', '--since', String(since), '--until', String(until), '--filter', `container=${c}`, '--format', '{{.Action}}']);
+    // One pause/unpause pair: from the first commit only.
+    assert.deepEqual(events.split('\n').filter((a) => /^(pause|unpause|commit)$/.test(a)), ['pause', 'commit', 'unpause', 'commit']);
+    assert.equal((await inspectState(c)).Status, 'running');
+    assert.equal(await ok(['run', '--rm', `${repo}:1`, 'cat', '/live']), 'live');
+    await ok(['rm', '-f', c]);
+    await ok(['rmi', `${repo}:1`, `${repo}:2`]);
   });
 
   test('system df lists images, containers and volumes with their sizes', async () => {

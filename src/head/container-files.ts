@@ -65,21 +65,30 @@ export class ContainerFilesService {
   /** A new image from the container's changes; `config` (the request body) overrides the container's own. */
   async commit(
     name: string,
-    opts: { repo?: string; tag?: string; comment?: string; author?: string; changes: string[]; config?: ContainerConfig },
+    opts: { repo?: string; tag?: string; comment?: string; author?: string; changes: string[]; config?: ContainerConfig; pause?: boolean },
   ): Promise<ImageRecord> {
     const c = await this.containers.resolve(name);
     const base = runConfigOf(c.Config);
     const override = opts.config ? runConfigOf(opts.config) : {};
-    const img = await this.agent.images.commit(c.Id, {
-      imageId: c.ImageId,
-      config: { ...base, ...override },
-      changes: opts.changes,
-      repo: opts.repo,
-      tag: opts.tag,
-      comment: opts.comment,
-      author: opts.author,
-    });
-    this.events.emit('container', 'commit', c, { comment: opts.comment ?? '', imageID: img.id });
+    // A frozen container cannot change its files while they are copied (Docker's default).
+    const pause = opts.pause !== false && c.State.Running && !c.State.Paused;
+    if (pause) await this.containers.pause(c.Id, true);
+    let img: ImageRecord;
+    try {
+      img = await this.agent.images.commit(c.Id, {
+        imageId: c.ImageId,
+        config: { ...base, ...override },
+        changes: opts.changes,
+        repo: opts.repo,
+        tag: opts.tag,
+        comment: opts.comment,
+        author: opts.author,
+      });
+      // Before the unpause, as Docker orders them.
+      this.events.emit('container', 'commit', c, { comment: opts.comment ?? '', imageID: img.id });
+    } finally {
+      if (pause) await this.containers.pause(c.Id, false);
+    }
     return img;
   }
 }

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { hexOf } from './digest.ts';
-import { exists, rmrf } from './fs-util.ts';
+import { dirSize, exists, rmrf } from './fs-util.ts';
 import { unpackLayer } from './unpack.ts';
 
 export interface LayerMeta {
@@ -79,6 +79,16 @@ export class LayerStore {
       scratchFile: path.join(stagingDir, `${hexOf(meta.chainId)}.xattrs`),
     });
     const full: LayerMeta = { ...meta, size };
+    await fs.writeFile(path.join(dir, 'layer.json'), JSON.stringify(full));
+    return { meta: full, dir };
+  }
+
+  /** Stages a layer from a directory already in the layer's form (moved, not copied: same file system). */
+  async stageDir(stagingDir: string, meta: Omit<LayerMeta, 'size'>, filled: string): Promise<StagedLayer> {
+    const dir = path.join(stagingDir, hexOf(meta.chainId));
+    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    await fs.rename(filled, path.join(dir, 'diff'));
+    const full: LayerMeta = { ...meta, size: await dirSize(path.join(dir, 'diff')) };
     await fs.writeFile(path.join(dir, 'layer.json'), JSON.stringify(full));
     return { meta: full, dir };
   }

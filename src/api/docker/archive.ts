@@ -48,6 +48,8 @@ export function archiveRoutes(r: Routes, files: ContainerFilesService): void {
       author: ctx.query.get('author') || undefined,
       changes: ctx.query.getAll('changes').filter(Boolean),
       config: config ?? undefined,
+      // Docker pauses unless told pause=0/false.
+      pause: !/^(0|false)$/i.test(ctx.query.get('pause') ?? ''),
     });
     ctx.send(201, { Id: img.id });
   });
