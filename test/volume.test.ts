@@ -215,3 +215,54 @@ describe('mounts', () => {
     assert.equal(await ok(['volume', 'ls', '-q']), volumesBefore);
   });
 });
+
+describe('docker system prune', () => {
+  test('removes stopped containers, unused networks, dangling images; -a --volumes also unused images and anonymous volumes', async () => {
+    const running = uniqueName('keep');
+    const used = uniqueName('net');
+    const unused = uniqueName('net');
+    await ok(['network', 'create', used]);
+    await ok(['network', 'create', unused]);
+    await ok(['run', '-d', '--name', running, '--network', used, IMAGE, 'sleep', '600']);
+    const stopped = uniqueName('gone');
+    await ok(['run', '--name', stopped, '-v', '/anon', IMAGE, 'sh', '-c', 'echo x > /x']);
+    const anon = (await inspect('container', stopped)).Mounts[0].Name;
+    const named = uniqueName('vol');
+    await ok(['volume', 'create', named]);
+    const dangling = await ok(['commit', stopped]);
+    const tagged = uniqueName('img');
+    await ok(['commit', stopped, `${tagged}:1`]);
+    const stoppedId = (await inspect('container', stopped)).Id;
+
+    const out = await ok(['system', 'prune', '-f']);
+    assert.match(out, new RegExp(`Deleted Containers:\\n${stoppedId}`));
+    assert.match(out, new RegExp(`Deleted Networks:\\n${unused}`));
+    assert.match(out, new RegExp(`deleted: ${dangling}`));
+    assert.match(out, /Total reclaimed space:/);
+    const names = (kind: string, ...args: string[]) => ok([kind, 'ls', ...args]);
+    assert.match(await names('network', '--format', '{{.Name}}'), new RegExp(`^${used}$`, 'm'));
+    assert.doesNotMatch(await names('network', '--format', '{{.Name}}'), new RegExp(`^${unused}$`, 'm'));
+    assert.match(await names('image', '--format', '{{.Repository}}'), new RegExp(`^${tagged}$`, 'm'));
+    // Without --volumes, volumes stay (the anonymous one is unused now).
+    assert.match(await names('volume', '-q'), new RegExp(`^${anon}$`, 'm'));
+    assert.equal((await inspect('container', running)).State.Running, true);
+
+    const out2 = await ok(['system', 'prune', '-a', '--volumes', '-f']);
+    assert.match(out2, new RegExp(`Deleted Volumes:\\n${anon}`));
+    assert.match(out2, new RegExp(`untagged: ${tagged}:1`));
+    const volumes = await names('volume', '-q');
+    assert.doesNotMatch(volumes, new RegExp(`^${anon}$`, 'm'));
+    // Named volumes need `docker volume prune -a` (Docker's rule since API 1.42).
+    assert.match(volumes, new RegExp(`^${named}$`, 'm'));
+    const images = await names('image', '--format', '{{.Repository}}');
+    assert.doesNotMatch(images, new RegExp(`^${tagged}$`, 'm'));
+    // The running container's image stays.
+    assert.match(images, new RegExp(`^${IMAGE.split(':')[0]}$`, 'm'));
+    // The build cache step answers too (the classic builder has none of its own).
+    const bp = await d.api('POST', '/build/prune');
+    assert.deepEqual(bp.json(), { CachesDeleted: null, SpaceReclaimed: 0 });
+    await ok(['rm', '-f', running]);
+    await ok(['network', 'rm', used]);
+    await ok(['volume', 'rm', named]);
+  });
+});

@@ -6,10 +6,19 @@ import type { VolumeService } from '../../head/volumes.ts';
 import type { Agent } from '../../agent/agent-api.ts';
 import type { Routes } from '../http/server.ts';
 import { containerSummary } from './container-view.ts';
+import { parseFilters } from './filters.ts';
 import { imageSummary } from './image-view.ts';
 import { volumeView } from './volumes.ts';
 
 export function diskUsageRoutes(r: Routes, deps: { agent: Agent; containers: ContainerService; images: ImageService; volumes: VolumeService }): void {
+  // `docker builder prune` and the last step of `docker system prune`. The
+  // classic builder keeps its cache as ordinary images (pruned with them):
+  // there is no separate build cache to delete.
+  r.add('POST', '/build/prune', async (ctx) => {
+    parseFilters(ctx.query.get('filters'), ['until', 'id', 'parent', 'type', 'description', 'inuse', 'shared', 'private', 'label', 'label!']);
+    ctx.send(200, { CachesDeleted: null, SpaceReclaimed: 0 });
+  });
+
   r.add('GET', '/system/df', async (ctx) => {
     const types = ctx.query.getAll('type');
     const want = (t: string) => types.length === 0 || types.includes(t);
