@@ -24,7 +24,7 @@ export interface ImageRunConfig {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
-  Healthcheck?: unknown;
+  Healthcheck?: HealthConfig;
   Shell?: string[];
   OnBuild?: string[] | null;
 }
@@ -68,6 +68,35 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Present while the container has a health check (Docker's State.Health). */
+  Health?: HealthState;
+}
+
+/** Docker's HealthConfig: durations in nanoseconds, 0 = the default (inherit from the image at create). */
+export interface HealthConfig {
+  /** ["NONE"], ["CMD", args...], ["CMD-SHELL", command]; [] inherits the image's. */
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+export interface HealthLogEntry {
+  /** RFC 3339 with nanoseconds. */
+  Start: string;
+  End: string;
+  /** 0 healthy, 1 unhealthy, -1 the check could not run or timed out. */
+  ExitCode: number;
+  Output: string;
+}
+
+export interface HealthState {
+  Status: 'starting' | 'healthy' | 'unhealthy';
+  FailingStreak: number;
+  /** The last five results, oldest first. */
+  Log: HealthLogEntry[];
 }
 
 /** Docker's container Config (the subset Berth acts on; unknown fields are kept as given). */
@@ -84,7 +113,7 @@ export interface ContainerConfig {
   StdinOnce?: boolean;
   Env?: string[] | null;
   Cmd?: string[] | null;
-  Healthcheck?: unknown;
+  Healthcheck?: HealthConfig | null;
   Image?: string;
   Volumes?: Record<string, object> | null;
   WorkingDir?: string;

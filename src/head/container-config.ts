@@ -1,7 +1,7 @@
 // Turns a Docker create request into a container record: merges the image's
 // defaults, resolves the command line and validates what the runtime cannot.
 import { invalid } from '../core/errors.ts';
-import type { ContainerConfig, ContainerRecord, HostConfig, ImageRecord } from '../core/types.ts';
+import type { ContainerConfig, ContainerRecord, HealthConfig, HostConfig, ImageRecord } from '../core/types.ts';
 
 export const KNOWN_LOG_DRIVERS = ['json-file', 'k8s-file', 'none'];
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -65,7 +65,9 @@ export function buildContainerRecord(input: CreateInput): ContainerRecord {
     Entrypoint: entrypoint,
     Labels: { ...(img.Labels ?? {}), ...(config.Labels ?? {}) },
     StopSignal: config.StopSignal || img.StopSignal || undefined,
+    Healthcheck: mergeHealthcheck(config.Healthcheck ?? undefined, img.Healthcheck),
   };
+  if (!merged.Healthcheck) delete merged.Healthcheck;
   if (img.ExposedPorts || config.ExposedPorts) {
     merged.ExposedPorts = { ...(img.ExposedPorts ?? {}), ...(config.ExposedPorts ?? {}) };
   }
@@ -98,6 +100,39 @@ export function buildContainerRecord(input: CreateInput): ContainerRecord {
     Args: argv.slice(1),
     LogPath: '',
   };
+}
+
+/** Docker's merge: the user's check, with what it leaves zero taken from the image's. */
+function mergeHealthcheck(user: HealthConfig | undefined, image: HealthConfig | undefined): HealthConfig | undefined {
+  if (user) checkHealthcheck(user);
+  if (!user) return image ? { ...image } : undefined;
+  if (!image) return { ...user };
+  return {
+    ...user,
+    Test: user.Test?.length ? user.Test : image.Test,
+    Interval: user.Interval || image.Interval || 0,
+    Timeout: user.Timeout || image.Timeout || 0,
+    StartPeriod: user.StartPeriod || image.StartPeriod || 0,
+    StartInterval: user.StartInterval || image.StartInterval || 0,
+    Retries: user.Retries || image.Retries || 0,
+  };
+}
+
+const MIN_HEALTH_DURATION = 1_000_000; // 1ms, in ns
+
+function checkHealthcheck(hc: HealthConfig): void {
+  if (typeof hc !== 'object' || (hc.Test != null && (!Array.isArray(hc.Test) || hc.Test.some((t) => typeof t !== 'string')))) {
+    throw invalid('invalid value for Healthcheck.Test: expected an array of strings');
+  }
+  const test = hc.Test ?? [];
+  if (test.length && !['NONE', 'CMD', 'CMD-SHELL'].includes(test[0])) throw invalid(`unknown Healthcheck type '${test[0]}'`);
+  if (test.length === 1 && test[0] !== 'NONE') throw invalid(`Healthcheck.Test: ${test[0]} needs a command`);
+  for (const key of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval'] as const) {
+    const v = hc[key] ?? 0;
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`invalid value for Healthcheck.${key}: expected an integer (nanoseconds)`);
+    if (v !== 0 && v < MIN_HEALTH_DURATION) throw invalid(`${key} in Healthcheck cannot be less than 1ms`);
+  }
+  if (typeof (hc.Retries ?? 0) !== 'number' || (hc.Retries ?? 0) < 0) throw invalid('Retries in Healthcheck cannot be negative');
 }
 
 function normalizeHostConfig(given: HostConfig, input: CreateInput): HostConfig {

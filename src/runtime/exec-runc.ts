@@ -65,6 +65,12 @@ export function runcExec(o: RuncExecOptions): Promise<ExecSession> {
         resize: async () => {
           throw notImplemented('cannot resize an exec session without a TTY');
         },
+        // runc forwards SIGTERM to the process; SIGKILL (runc itself) if it lingers.
+        kill: () => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          child.kill('SIGTERM');
+          setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 2000).unref();
+        },
       }),
     );
     child.once('error', reject);

@@ -157,6 +157,7 @@ async function sizes(c: ContainerRecord, containers: ContainerService, images: I
 
 async function applyPsFilters(list: ContainerRecord[], f: Filters, containers: ContainerService, images: ImageService) {
   for (const s of f.status ?? []) if (!STATUSES.includes(s)) throw invalid(`invalid filter 'status=${s}'`);
+  for (const h of f.health ?? []) if (!['starting', 'healthy', 'unhealthy', 'none'].includes(h)) throw invalid(`Unrecognised filter value for health: ${h}`);
   const order = (ref: string) => containers.resolve(ref).then((c) => c.Created);
   const before = f.before?.[0] ? await order(f.before[0]) : undefined;
   const since = f.since?.[0] ? await order(f.since[0]) : undefined;
@@ -172,6 +173,7 @@ async function applyPsFilters(list: ContainerRecord[], f: Filters, containers: C
     if (f.status && !f.status.includes(c.State.Status)) return false;
     if (f.exited && !(c.State.Status === 'exited' && f.exited.includes(String(c.State.ExitCode)))) return false;
     if (f.ancestor && !ancestors.has(c.ImageId)) return false;
+    if (f.health && !f.health.includes(c.State.Health?.Status ?? 'none')) return false;
     if (before !== undefined && c.Created >= before) return false;
     if (since !== undefined && c.Created <= since) return false;
     return true;

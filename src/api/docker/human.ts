@@ -21,8 +21,12 @@ export function humanDuration(ms: number): string {
 export function containerStatusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.State;
   switch (s.Status) {
-    case 'running':
-      return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+    case 'running': {
+      const up = `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+      // Docker's ps: "(health: starting)", "(healthy)", "(unhealthy)".
+      if (!s.Health) return up;
+      return `${up} (${s.Health.Status === 'starting' ? 'health: starting' : s.Health.Status})`;
+    }
     case 'paused':
       return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
     case 'restarting':
