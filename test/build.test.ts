@@ -77,4 +77,150 @@ describe('docker build', () => {
     assert.equal(cfg.WorkingDir, '/app');
     await ok(['rmi', tag]);
   });
+
+  test('cache: an unchanged rebuild reuses every step; a changed COPY source rebuilds from that step; --no-cache rebuilds all', async () => {
+    const tag = uniqueName('cache');
+    const dir = context({
+      Dockerfile: `FROM ${BASE}\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN cat /data.txt > /copy\nCMD ["cat", "/copy"]\n`,
+      'data.txt': 'v1\n',
+    });
+    const first = await build(['-t', tag, dir]);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.equal(count(first.stdout, 'Using cache'), 0);
+    const id1 = await ok(['image', 'inspect', '-f', '{{.Id}}', tag]);
+    const again = await build(['-t', tag, dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(count(again.stdout, 'Using cache'), 4, again.stdout);
+    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', tag]), id1);
+    writeFileSync(path.join(dir, 'data.txt'), 'v2\n');
+    const changed = await build(['-t', tag, dir]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.equal(count(changed.stdout, 'Using cache'), 1, 'only the RUN before the COPY is cached: ' + changed.stdout);
+    assert.equal(await ok(['run', '--rm', tag]), 'v2');
+    const nocache = await build(['--no-cache', '-t', tag, dir]);
+    assert.equal(nocache.code, 0, nocache.stderr);
+    assert.equal(count(nocache.stdout, 'Using cache'), 0);
+    await ok(['rmi', tag]);
+  });
+
+  test('a tar context on stdin honours .dockerignore; -q prints only the image id', async () => {
+    const tar = await writeTar([
+      { name: 'Dockerfile', type: 'file', data: `FROM ${BASE}\nCOPY . /ctx/\nRUN ls -A /ctx | sort | tr '\\n' ' '; echo\n` },
+      { name: '.dockerignore', type: 'file', data: '# secrets\nsecret*\n!secret-ok.txt\ntmp/\n' },
+      { name: 'keep.txt', type: 'file', data: 'k' },
+      { name: 'secret.txt', type: 'file', data: 's' },
+      { name: 'secret-ok.txt', type: 'file', data: 'ok' },
+      { name: 'tmp', type: 'directory' },
+      { name: 'tmp/junk', type: 'file', data: 'j' },
+    ]);
+    const r = await build(['-'], gzipSync(tar));
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^\.dockerignore Dockerfile keep\.txt secret-ok\.txt $/m);
+    const q = await build(['-q', '--no-cache', '-'], tar);
+    assert.equal(q.code, 0, q.stderr);
+    assert.match(q.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+    await ok(['rmi', q.stdout.trim()]);
+  });
+
+  test('multi-stage with COPY --from, -f, --target, --build-arg, --label and several tags', async () => {
+    const [t1, t2, t3] = [uniqueName('ms'), uniqueName('ms'), uniqueName('ms')];
+    const dir = context({
+      'build/App.dockerfile': [
+        'ARG BASE_IMAGE',
+        'FROM ${BASE_IMAGE} AS builder',
+        'ARG FLAVOUR=plain',
+        'RUN mkdir -p /out/bin && echo "built $FLAVOUR" > /out/bin/result',
+        'FROM scratch AS artifacts',
+        'COPY --from=builder /out/ /',
+        'FROM ${BASE_IMAGE}',
+        'COPY --from=artifacts /bin/result /final/result',
+        'LABEL stage=final',
+        'CMD ["cat", "/final/result"]',
+        '',
+      ].join('\n'),
+    });
+    const r = await build(['-f', path.join(dir, 'build/App.dockerfile'), '--build-arg', `BASE_IMAGE=${BASE}`, '--build-arg', 'FLAVOUR=spicy', '--label', 'team=berth', '-t', t1, '-t', `${t2}:v2`, dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(await ok(['run', '--rm', t1]), 'built spicy');
+    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', t1]), await ok(['image', 'inspect', '-f', '{{.Id}}', `${t2}:v2`]));
+    const labels = JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config.Labels}}', t1]));
+    assert.deepEqual(labels, { stage: 'final', team: 'berth' });
+    const target = await build(['-f', path.join(dir, 'build/App.dockerfile'), '--build-arg', `BASE_IMAGE=${BASE}`, '--target', 'artifacts', '-t', t3, dir]);
+    assert.equal(target.code, 0, target.stderr + target.stdout);
+    assert.doesNotMatch(target.stdout, /LABEL stage=final/);
+    const exported = await d.docker(['create', '--name', `${t3}-c`, t3, 'x']);
+    assert.equal(exported.code, 0, exported.stderr);
+    const tarOut = await d.docker(['export', `${t3}-c`]);
+    assert.match(tarOut.stdout, /built plain/, 'without the build arg the ARG default applies');
+    await ok(['rm', `${t3}-c`]);
+    await ok(['rmi', t1, `${t2}:v2`, t3]);
+  });
+
+  test('ADD unpacks a local tar; --chown and --chmod; USER, EXPOSE, VOLUME, HEALTHCHECK, STOPSIGNAL, SHELL, ENTRYPOINT, ONBUILD', async () => {
+    const tag = uniqueName('add');
+    const child = uniqueName('child');
+    const archive = await writeTar([{ name: 'pkg/readme', type: 'file', data: 'from tar\n' }]);
+    const dir = context({
+      Dockerfile: [
+        `FROM ${BASE}`,
+        'ADD files.tar.gz /opt/',
+        'COPY --chown=1000:1000 --chmod=640 plain.txt /opt/plain.txt',
+        'USER 1000',
+        'EXPOSE 8080 53/udp',
+        'VOLUME /data',
+        'HEALTHCHECK --interval=5s --retries=2 CMD true',
+        'STOPSIGNAL SIGUSR1',
+        'SHELL ["/bin/sh", "-e", "-c"]',
+        'ONBUILD RUN echo triggered > /tmp/trigger',
+        'ENTRYPOINT ["sh", "-c"]',
+        'CMD ["cat /opt/pkg/readme; stat -c \'%u %a\' /opt/plain.txt"]',
+        '',
+      ].join('\n'),
+      'plain.txt': 'p',
+    });
+    writeFileSync(path.join(dir, 'files.tar.gz'), gzipSync(archive));
+    const r = await build(['-t', tag, dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(await ok(['run', '--rm', tag]), 'from tar\n1000 640');
+    const cfg = JSON.parse(await ok(['image', 'inspect', tag]))[0].Config;
+    assert.equal(cfg.User, '1000');
+    assert.deepEqual(Object.keys(cfg.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
+    assert.deepEqual(Object.keys(cfg.Volumes), ['/data']);
+    assert.deepEqual(cfg.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 2 });
+    assert.equal(cfg.StopSignal, 'SIGUSR1');
+    assert.deepEqual(cfg.Shell, ['/bin/sh', '-e', '-c']);
+    assert.deepEqual(cfg.OnBuild, ['RUN echo triggered > /tmp/trigger']);
+    const childDir = context({ Dockerfile: `FROM ${tag}\nUSER 0\n` });
+    const c = await build(['-t', child, childDir]);
+    assert.equal(c.code, 0, c.stderr + c.stdout);
+    assert.match(c.stdout, /Executing 1 build trigger/);
+    assert.equal(await ok(['run', '--rm', '--entrypoint', 'cat', child, '/tmp/trigger']), 'triggered');
+    assert.equal(JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config.OnBuild}}', child])), null);
+    await ok(['rmi', child, tag]);
+  });
+
+  test('a failing RUN reports the step, its output and exit code, tags nothing and leaves no container', async () => {
+    const tag = uniqueName('fail');
+    const before = await containerIds();
+    const dir = context({ Dockerfile: `FROM ${BASE}\nRUN echo first\nRUN echo about to fail && exit 3\nRUN echo never\n` });
+    const r = await build(['-t', tag, dir]);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stdout, /Step 3\/4 : RUN echo about to fail && exit 3/);
+    assert.match(r.stdout, /^about to fail$/m);
+    assert.doesNotMatch(r.stdout, /never/);
+    assert.match(r.stderr, /The command '\/bin\/sh -c echo about to fail && exit 3' returned a non-zero code: 3/);
+    const inspect = await d.docker(['image', 'inspect', tag]);
+    assert.notEqual(inspect.code, 0, 'the tag must not exist');
+    assert.deepEqual(await containerIds(), before);
+  });
+
+  test('a missing base image and an unknown instruction fail clearly', async () => {
+    const missing = await build(['-'], `FROM ${uniqueName('nosuch')}\n`);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /not present locally/);
+    const bad = await build(['-'], `FROM ${BASE}\nFROBNICATE x\n`);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /unknown instruction: FROBNICATE/);
+  });
 });
+

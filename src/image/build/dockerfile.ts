@@ -44,7 +44,11 @@ export function parseInstructions(text: string): Instruction[] {
     const flags = new Map<string, string>();
     const withFlags = ins as unknown as { getFlags?: () => { getName(): string; getValue(): string | null }[] };
     for (const f of withFlags.getFlags?.() ?? []) flags.set(f.getName().toLowerCase(), f.getValue() ?? '');
-    return { keyword, args: ins.getArgumentsContent() ?? '', flags, text: ins.toString(), line };
+    // Docker keeps backslashes inside a line; only escape + newline joins lines.
+    const escape = df.getEscapeCharacter();
+    const raw = ins.getRawArgumentsContent() ?? '';
+    const args = raw.split(`${escape}\n`).join('').split(`${escape}\r\n`).join('');
+    return { keyword, args, flags, text: `${ins.getInstruction()} ${[...flags].map(([k, v]) => `--${k}=${v} `).join('')}${args}`.trim(), line };
   });
 }
 
