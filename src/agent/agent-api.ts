@@ -23,7 +23,37 @@ export interface RemovedImage {
 /** Tells the image store whether an image is used by a container, and whether that one runs. */
 export type ImageUsage = (imageId: string) => { containerId: string; running: boolean } | undefined;
 
+/** One of Docker's JSON progress messages (pull, push): the docker CLI draws its bars from them. */
+export interface ProgressMessage {
+  /** Layer (short digest) or tag the line is about. */
+  id?: string;
+  status?: string;
+  progressDetail?: { current?: number; total?: number };
+  /** Machine-readable result (push: {Tag, Digest, Size}). */
+  aux?: Record<string, unknown>;
+}
+
+/** Registry credentials from a client, used for one request only and never stored or logged. */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  identityToken?: string;
+  registryToken?: string;
+  /** Registry the credentials are for ("localhost:5000"); docker login's target. */
+  serverAddress?: string;
+}
+
 export interface ImageApi {
+  /**
+   * Pulls "name[:tag|@digest]" (every tag with allTags) for a platform
+   * ("linux/arm64"; default the node's); reports Docker's progress messages
+   * and returns the references it pulled.
+   */
+  pull(ref: string, opts: { platform?: string; auth?: RegistryAuth; allTags?: boolean }, progress: (m: ProgressMessage) => void): Promise<string[]>;
+  /** Pushes "name[:tag]" (every tag of the repository without one) with progress; resolves once the manifest is stored. */
+  push(ref: string, opts: { auth?: RegistryAuth }, progress: (m: ProgressMessage) => void): Promise<void>;
+  /** Checks credentials against a registry (docker login). */
+  login(auth: RegistryAuth): Promise<{ identityToken?: string }>;
   list(): Promise<ImageRecord[]>;
   /** By id, id prefix (at least 1 hex digit, ambiguous prefixes are not-found), "name[:tag]" or "name@digest". */
   inspect(nameOrId: string): Promise<ImageRecord>;
@@ -49,6 +79,8 @@ export interface ImageApi {
   createRootfs(containerId: string, imageId: string): Promise<string>;
   /** Unmounts and deletes a container's rootfs and writable layer. */
   removeRootfs(containerId: string): Promise<void>;
+  /** `docker diff`: paths the container changed (Kind 0), added (1) or deleted (2), sorted. */
+  changes(containerId: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]>;
   /** Bytes in the container's writable layer. */
   rootfsSize(containerId: string): Promise<number>;
   /** `docker commit`: a new image from the container's writable layer over its image. */
@@ -63,8 +95,15 @@ export interface ImageApi {
       tag?: string;
       comment?: string;
       author?: string;
+      /** History's created_by ("/bin/sh -c make" for a build step). */
+      createdBy?: string;
     },
   ): Promise<ImageRecord>;
+  /**
+   * A child image of `parentId` ("" for scratch) with a new configuration and
+   * no new layer: what a build step like ENV or CMD makes.
+   */
+  derive(opts: { parentId: string; config: ImageRunConfig; createdBy: string }): Promise<ImageRecord>;
 }
 
 export interface VolumeCreateRequest {
@@ -202,6 +241,11 @@ export interface RuntimeApi {
   unpause(id: string): Promise<void>;
   /** `ps` run on the host over the container's processes. */
   top(id: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }>;
+  /**
+   * Applies the container's HostConfig resource limits (memory, CPU, pids)
+   * to its bundle and, while it runs, to its cgroup (`docker update`).
+   */
+  update(container: ContainerRecord): Promise<void>;
   /** One sample of the container's cgroup counters. */
   stats(id: string): Promise<StatsSample>;
 }
@@ -237,6 +281,8 @@ export interface ExecSession {
   /** error: the runtime could not start the command (exitCode is then 126 or 127). */
   exited: Promise<{ exitCode: number; error?: string }>;
   resize(height: number, width: number): Promise<void>;
+  /** Ends the process early (a health check past its timeout). */
+  kill?(): void;
 }
 
 /** Raw cgroup counters; the head turns two samples into Docker's stats. */

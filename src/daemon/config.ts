@@ -14,6 +14,12 @@ export interface DaemonConfig {
   /** The default bridge's device (default <tag>0) and subnet (default: the first free pool). */
   bridgeName?: string;
   defaultSubnet?: string;
+  /** Registries (host[:port] or CIDR) that may use plain HTTP or unverified TLS; loopback may use plain HTTP anyway. */
+  insecureRegistries: string[];
+  /** Mirrors of Docker Hub, tried first for pulls. */
+  registryMirrors: string[];
+  /** Per-registry TLS material: <dir>/<host:port>/ca.crt, client.cert, client.key (Docker's certs.d layout). */
+  registryCertsDir: string;
 }
 
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
@@ -29,6 +35,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'network-tag': { type: 'string' },
       'bridge-name': { type: 'string' },
       'default-subnet': { type: 'string' },
+      'insecure-registry': { type: 'string', multiple: true },
+      'registry-mirror': { type: 'string', multiple: true },
+      'registry-certs-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -46,5 +55,26 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     networkTag: values['network-tag'] ?? env.BERTH_NETWORK_TAG ?? 'berth',
     bridgeName: values['bridge-name'] ?? env.BERTH_BRIDGE_NAME,
     defaultSubnet: values['default-subnet'] ?? env.BERTH_DEFAULT_SUBNET,
+    insecureRegistries: values['insecure-registry'] ?? listEnv(env.BERTH_INSECURE_REGISTRIES),
+    registryMirrors: (values['registry-mirror'] ?? listEnv(env.BERTH_REGISTRY_MIRRORS)).map(mirrorUrl),
+    registryCertsDir: values['registry-certs-dir'] ?? env.BERTH_REGISTRY_CERTS_DIR ?? '/etc/berth/certs.d',
   };
+}
+
+function listEnv(v: string | undefined): string[] {
+  return (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+/** A mirror must be an http(s) URL without a path (Docker's rule). */
+function mirrorUrl(v: string): string {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new Error(`--registry-mirror ${v}: not a URL (want http://host:port or https://host)`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new Error(`--registry-mirror ${v}: want an http(s) URL without a path`);
+  }
+  return `${url.protocol}//${url.host}`;
 }

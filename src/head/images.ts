@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { invalid } from '../core/errors.ts';
 import { familiarName, normalizeTagged, parseReference } from '../core/reference.ts';
 import type { ImageRecord } from '../core/types.ts';
-import type { Agent, HistoryEntry, ImageUsage, RemovedImage } from '../agent/agent-api.ts';
+import type { Agent, HistoryEntry, ImageUsage, ProgressMessage, RegistryAuth, RemovedImage } from '../agent/agent-api.ts';
 import type { ContainerService } from './containers.ts';
 import { matchesLabels, parseUntil } from './containers.ts';
 import type { EventBus } from './events.ts';
@@ -57,6 +57,21 @@ export class ImageService {
     const loaded = await this.agent.images.load(tar, progress);
     for (const ref of loaded) this.events.emitImage('load', ref, ref);
     return loaded;
+  }
+
+  async pull(ref: string, opts: { platform?: string; auth?: RegistryAuth; allTags?: boolean }, progress: (m: ProgressMessage) => void): Promise<string[]> {
+    const pulled = await this.agent.images.pull(ref, opts, progress);
+    for (const r of pulled) this.events.emitImage('pull', r, r);
+    return pulled;
+  }
+
+  async push(ref: string, opts: { auth?: RegistryAuth }, progress: (m: ProgressMessage) => void): Promise<void> {
+    await this.agent.images.push(ref, opts, progress);
+    this.events.emitImage('push', ref, ref);
+  }
+
+  login(auth: RegistryAuth): Promise<{ identityToken?: string }> {
+    return this.agent.images.login(auth);
   }
 
   save(names: string[], out: Writable): Promise<void> {

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { HistoryEntry, ImageApi, ImageUsage, RemovedImage } from '../agent/agent-api.ts';
+import type { HistoryEntry, ImageApi, ImageUsage, ProgressMessage, RegistryAuth, RemovedImage } from '../agent/agent-api.ts';
 import { BerthError, conflict, invalid, notFound } from '../core/errors.ts';
 import { shortId } from '../core/ids.ts';
 import { familiarName, familiarString, normalizeTagged, parseReference, withDefaultTag } from '../core/reference.ts';
@@ -22,6 +22,7 @@ import type { Operation, Store } from '../store/store.ts';
 import { Archive } from './archive-reader.ts';
 import { ContentStore } from './content-store.ts';
 import { planCommit } from './commit.ts';
+import { planDerive } from './derive.ts';
 import { chainIds } from './digest.ts';
 import { applyChanges } from './dockerfile-changes.ts';
 import { rmrf } from './fs-util.ts';
@@ -31,9 +32,13 @@ import { type LoadPlan, planLoad } from './load.ts';
 import { matchesPruneFilters, parsePruneFilters } from './prune-filters.ts';
 import { RootfsManager } from './rootfs.ts';
 import { type SaveItem, writeDockerArchive } from './save.ts';
+import { login as registryLogin, pull as registryPull, push as registryPush, type RegistryOptions, type StoreAccess } from './registry/operations.ts';
+import type { BlobSource } from './registry/pull.ts';
 
 export const IMAGE_KIND = 'image';
 export const TAG_KIND = 'image-tag';
+/** Key: diff id; value: where its compressed blobs live in registries (lets push skip or mount them). */
+export const BLOB_SOURCE_KIND = 'blob-source';
 
 interface TagRecord {
   id: string;
@@ -43,6 +48,8 @@ export interface ImageStoreOptions {
   /** Directory owned by the image store, e.g. <dataRoot>/image. */
   root: string;
   store: Store;
+  /** Insecure registries, mirrors, certs.d (defaults: none, none, /etc/berth/certs.d). */
+  registry?: RegistryOptions;
 }
 
 interface DeleteConflict {
@@ -65,6 +72,7 @@ export class ImageStore implements ImageApi {
   private readonly layers: LayerStore;
   private readonly rootfs: RootfsManager;
   private readonly tmp: string;
+  private readonly registry: RegistryOptions;
   private readonly ready: Promise<void>;
   private queue: Promise<unknown> = Promise.resolve();
   /** Digests (chain ids, blobs) that in-flight loads rely on: never garbage collected. */
@@ -74,6 +82,7 @@ export class ImageStore implements ImageApi {
     this.root = path.resolve(opts.root);
     this.store = opts.store;
     this.tmp = path.join(this.root, 'tmp');
+    this.registry = opts.registry ?? { insecure: [], mirrors: [], certsDir: '/etc/berth/certs.d' };
     this.content = new ContentStore(path.join(this.root, 'blobs'));
     this.layers = new LayerStore(path.join(this.root, 'layers'), this.tmp);
     this.rootfs = new RootfsManager(this.root, this.layers);
@@ -267,6 +276,7 @@ export class ImageStore implements ImageApi {
           if (!rec.repoTags.includes(tag)) rec.repoTags.push(tag);
           ops.push({ op: 'put', kind: TAG_KIND, key: tag, value: { id: img.id } satisfies TagRecord });
         }
+        for (const d of img.digests ?? []) if (!rec.repoDigests.includes(d)) rec.repoDigests.push(d);
         if (img.tags.length === 0) {
           messages.push(`Loaded image ID: ${img.id}`);
           names.push(img.id);
@@ -282,6 +292,55 @@ export class ImageStore implements ImageApi {
       await this.gc().catch(() => undefined);
       throw err;
     }
+  }
+
+  // ---- registries ----
+
+  async pull(ref: string, opts: { platform?: string; auth?: RegistryAuth; allTags?: boolean }, progress: (m: ProgressMessage) => void): Promise<string[]> {
+    await this.ready;
+    return registryPull(this.access(), this.registry, ref, opts, progress);
+  }
+
+  async push(ref: string, opts: { auth?: RegistryAuth }, progress: (m: ProgressMessage) => void): Promise<void> {
+    await this.ready;
+    return registryPush(this.access(), this.registry, ref, opts, progress);
+  }
+
+  login(auth: RegistryAuth): Promise<{ identityToken?: string }> {
+    return registryLogin(this.registry, auth);
+  }
+
+  private access(): StoreAccess {
+    return {
+      content: this.content,
+      layers: this.layers,
+      staging: async (kind) => {
+        const dir = await this.staging(kind);
+        return { dir, done: () => rmrf(dir) };
+      },
+      pin: (d) => this.pin(d),
+      commit: async (plan) => {
+        await this.locked(() => this.commitPlan(plan));
+      },
+      find: (ref) => this.find(ref),
+      tagsOf: async (repo) =>
+        (await this.store.list<TagRecord>(TAG_KIND, `${repo}:`)).filter((t) => repoOf(t.key) === repo).map((t) => ({ tag: t.key, id: t.value.id })),
+      addRepoDigest: (imageId, digestRef) =>
+        this.locked(async () => {
+          const img = await this.getImage(imageId);
+          if (!img || img.repoDigests.includes(digestRef)) return;
+          img.repoDigests.push(digestRef);
+          await this.store.put(IMAGE_KIND, img.id, img);
+        }),
+      sources: async (diffId) => (await this.store.get<{ sources: BlobSource[] }>(BLOB_SOURCE_KIND, diffId))?.value.sources ?? [],
+      remember: async (src) => {
+        const old = (await this.store.get<{ sources: BlobSource[] }>(BLOB_SOURCE_KIND, src.diffId))?.value.sources ?? [];
+        const same = (a: BlobSource) => a.domain === src.domain && a.repo === src.repo && a.digest === src.digest;
+        if (old.some(same)) return;
+        // The latest few are enough to find a mount source.
+        await this.store.put(BLOB_SOURCE_KIND, src.diffId, { sources: [src, ...old].slice(0, 8) });
+      },
+    };
   }
 
   // ---- save ----
@@ -545,6 +604,11 @@ export class ImageStore implements ImageApi {
     await this.locked(() => this.gc());
   }
 
+  async changes(containerId: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]> {
+    await this.ready;
+    return this.rootfs.changes(containerId);
+  }
+
   async rootfsSize(containerId: string): Promise<number> {
     await this.ready;
     return this.rootfs.size(containerId);
@@ -557,7 +621,7 @@ export class ImageStore implements ImageApi {
 
   async commit(
     containerId: string,
-    opts: { imageId: string; config: ImageRunConfig; changes?: string[]; repo?: string; tag?: string; comment?: string; author?: string },
+    opts: { imageId: string; config: ImageRunConfig; changes?: string[]; repo?: string; tag?: string; comment?: string; author?: string; createdBy?: string },
   ): Promise<ImageRecord> {
     await this.ready;
     let tagKey: string | undefined;
@@ -573,12 +637,28 @@ export class ImageStore implements ImageApi {
     const staging = await this.staging('commit');
     const unpins: (() => void)[] = [];
     try {
-      const { plan, id } = await planCommit(this.rootfs.upper(containerId), parent, { config, comment: opts.comment, author: opts.author }, {
+      const { plan, id } = await planCommit(this.rootfs.upper(containerId), parent, { config, comment: opts.comment, author: opts.author, createdBy: opts.createdBy }, {
         layers: this.layers,
         staging,
         pin: (d) => unpins.push(this.pin(d)),
       });
       if (tagKey) plan.images[0].tags = [tagKey];
+      await this.locked(() => this.commitPlan(plan));
+      return this.resolve(id);
+    } finally {
+      for (const u of unpins) u();
+      await rmrf(staging);
+    }
+  }
+  async derive(opts: { parentId: string; config: ImageRunConfig; createdBy: string }): Promise<ImageRecord> {
+    await this.ready;
+    const parent = opts.parentId ? await this.resolve(opts.parentId) : undefined;
+    const staging = await this.staging('derive');
+    const unpins: (() => void)[] = [];
+    try {
+      const { plan, id } = planDerive(parent, opts.config, opts.createdBy, staging);
+      await fs.writeFile(plan.blobs[0].file, plan.images[0].configBytes);
+      for (const c of chainIds(plan.images[0].config.rootfs.diff_ids)) unpins.push(this.pin(c));
       await this.locked(() => this.commitPlan(plan));
       return this.resolve(id);
     } finally {

@@ -23,6 +23,8 @@ export interface ImageToLoad {
   tags: string[];
   /** Parent image id named by the archive, if any. */
   parent?: string;
+  /** Familiar "name@sha256:..." references (pulled images). */
+  digests?: string[];
 }
 
 export interface LoadPlan {

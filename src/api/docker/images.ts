@@ -1,12 +1,13 @@
 // /images/* handlers. Image names contain slashes ("localhost:5000/app"), so
 // routes under /images/ are matched by suffix rather than by path segments.
 import type { Writable } from 'node:stream';
-import { BerthError, invalid, notFound, notImplemented } from '../../core/errors.ts';
+import { BerthError, invalid, notFound } from '../../core/errors.ts';
 import type { Ctx } from '../http/context.ts';
 import type { Routes } from '../http/server.ts';
 import type { ImageService } from '../../head/images.ts';
 import { parseFilters } from './filters.ts';
 import { imageInspect, imageSummary } from './image-view.ts';
+import { pullHandler, pushHandler } from './registry-images.ts';
 import { isComposeV1 } from './client-quirks.ts';
 
 const LIST_FILTERS = ['dangling', 'label', 'label!', 'before', 'since', 'reference', 'until'];
@@ -42,9 +43,7 @@ export function imageRoutes(r: Routes, images: ImageService): void {
 
   r.add('POST', '/images/create', async (ctx) => {
     const fromSrc = ctx.query.get('fromSrc');
-    if (ctx.query.get('fromImage')) {
-      throw notImplemented('pulling images from a registry is not supported by this Berth version yet; use docker load');
-    }
+    if (ctx.query.get('fromImage')) return pullHandler(ctx, images);
     if (fromSrc !== '-') throw invalid('fromSrc must be "-" (the request body); importing from a URL is not supported');
     const img = await images.import(ctx.req, {
       repo: ctx.query.get('repo') || undefined,
@@ -84,7 +83,7 @@ export function imageRoutes(r: Routes, images: ImageService): void {
       return ctx.send(201);
     }
     if (method === 'POST' && (name = suffix('/push')) !== undefined) {
-      throw notImplemented('pushing images to a registry is not supported by this Berth version yet');
+      return pushHandler(ctx, images, name);
     }
     if (method === 'DELETE') {
       return ctx.send(200, await images.remove(rest, { force: ctx.bool('force'), noPrune: ctx.bool('noprune') }));
