@@ -75,6 +75,13 @@ describe('docker build', () => {
     const cfg = JSON.parse(await ok(['image', 'inspect', tag]))[0].Config;
     assert.ok(cfg.Env.includes('GREETING=hello'));
     assert.equal(cfg.WorkingDir, '/app');
+    // The steps' intermediate images are listed only with -a.
+    const plain = (await ok(['images', '-q', '--no-trunc'])).split('\n');
+    const all = (await ok(['images', '-aq', '--no-trunc'])).split('\n');
+    const id = await ok(['image', 'inspect', '-f', '{{.Id}}', tag]);
+    assert.ok(plain.includes(id));
+    const parent = await ok(['image', 'inspect', '-f', '{{.Parent}}', tag]);
+    assert.ok(all.includes(parent) && !plain.includes(parent), `intermediate ${parent} only with -a`);
     await ok(['rmi', tag]);
   });
 

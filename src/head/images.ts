@@ -39,9 +39,12 @@ export class ImageService {
     if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) {
       throw invalid(`invalid filter 'dangling=${dangling}'`);
     }
+    const parents = new Set(images.map((img) => img.parent).filter(Boolean));
     return images
       .filter((img) => {
         const isDangling = img.repoTags.length === 0 && img.repoDigests.length === 0;
+        // Untagged parents (a build's intermediate images) show only with --all, as in Docker.
+        if (!opts.all && dangling === undefined && isDangling && parents.has(img.id)) return false;
         if (dangling !== undefined && (dangling === 'true' || dangling === '1') !== isDangling) return false;
         if (f.reference && !f.reference.some((pattern) => img.repoTags.some((t) => matchReference(pattern, t)))) return false;
         if (!matchesLabels(img.config.config?.Labels ?? {}, f)) return false;
