@@ -12,8 +12,13 @@ import { diskUsageRoutes } from '../api/docker/disk-usage.ts';
 import { attachRoutes } from '../api/docker/attach.ts';
 import { execRoutes } from '../api/docker/exec.ts';
 import { eventRoutes } from '../api/docker/events.ts';
+import { updateDiffRoutes } from '../api/docker/update-diff.ts';
 import { runtimeControlRoutes } from '../api/docker/runtime-control.ts';
 import { imageRoutes } from '../api/docker/images.ts';
+import { authRoutes } from '../api/docker/auth.ts';
+import { buildRoutes } from '../api/docker/build.ts';
+import { buildContainers } from '../head/build-containers.ts';
+import { Builder } from '../image/build/builder.ts';
 import { systemRoutes } from '../api/docker/system.ts';
 import { volumeRoutes } from '../api/docker/volumes.ts';
 import { detectRuntimes, LocalAgent } from '../agent/local-agent.ts';
@@ -22,6 +27,7 @@ import { ContainerService } from '../head/containers.ts';
 import { AttachService } from '../head/attach.ts';
 import { ExecService } from '../head/exec.ts';
 import { EventBus } from '../head/events.ts';
+import { HealthMonitor } from '../head/health.ts';
 import { ImageService } from '../head/images.ts';
 import { NetworkService } from '../head/networks.ts';
 import { LocalNetwork } from '../network/local-network.ts';
@@ -47,7 +53,11 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const store = new SqliteStore(path.join(config.dataRoot, 'berth.db'));
   const runtimes = await detectRuntimes({ runc: 'runc', crun: 'crun' });
   if (!runtimes.runc) throw new Error('runc is not installed (run npm start, which installs it)');
-  const images = new ImageStore({ root: path.join(config.dataRoot, 'image'), store });
+  const images = new ImageStore({
+    root: path.join(config.dataRoot, 'image'),
+    store,
+    registry: { insecure: config.insecureRegistries, mirrors: config.registryMirrors, certsDir: config.registryCertsDir },
+  });
   const runtime = new ConmonRuntime({
     root: path.join(config.dataRoot, 'runtime'),
     runRoot: config.runRoot,
@@ -75,6 +85,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   networks.useContainers(containers);
   containers.networking = networks;
   await containers.reconcile();
+  const health = new HealthMonitor({ agent, containers, events, log });
+  await health.init();
   await networks.init();
   const imageService = new ImageService({ agent, containers, events });
 
@@ -89,8 +101,11 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   attachRoutes(server, containers, new AttachService({ agent, containers, events }));
   execRoutes(server, new ExecService({ agent, containers, events }));
   eventRoutes(server, events);
+  updateDiffRoutes(server, { agent, containers, events });
   runtimeControlRoutes(server, containers, agent);
   imageRoutes(server, imageService);
+  authRoutes(server, imageService);
+  buildRoutes(server, new Builder({ agent, store, containers: buildContainers(containers), tmpDir: path.join(config.dataRoot, 'build-tmp') }), log);
   networkRoutes(server, networks);
   volumeRoutes(server, volumes);
   archiveRoutes(server, new ContainerFilesService({ agent, containers, events }));
@@ -110,6 +125,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     socket: config.socket,
     async stop() {
       await server.close();
+      health.close();
       containers.close();
       await agent.close();
       await store.close();

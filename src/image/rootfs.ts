@@ -12,6 +12,7 @@ import { internal, invalid } from '../core/errors.ts';
 import { hexOf } from './digest.ts';
 import { dirSize, isMountPoint, rmrf, run } from './fs-util.ts';
 import type { LayerStore } from './layer-store.ts';
+import { containerChanges, type Change } from './changes.ts';
 
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const MAX_MOUNT_OPTIONS = 4000;
@@ -99,6 +100,13 @@ export class RootfsManager {
       }
     }
     await rmrf(dir);
+  }
+
+  /** `docker diff`: the writable layer against the layers the mount uses. */
+  async changes(containerId: string): Promise<Change[]> {
+    const dir = this.dir(containerId);
+    const { chainIds } = JSON.parse(await fs.readFile(path.join(dir, 'layers.json'), 'utf8')) as { chainIds: string[] };
+    return containerChanges(path.join(dir, 'upper'), [...chainIds].reverse().map((c) => this.layers.diffDir(c)));
   }
 
   async size(containerId: string): Promise<number> {

@@ -13,7 +13,7 @@ import { which } from './exec.ts';
 import { removeCgroup } from './cgroups.ts';
 import { runConmon } from './conmon.ts';
 import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
-import { applySandbox } from './sandbox-files.ts';
+import { applySandbox, writeHosts } from './sandbox-files.ts';
 import { execFifoPath, releaseExecFifo } from './exec-fifo.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { hostDevices } from './host-devices.ts';
@@ -24,7 +24,7 @@ import { jsonLogFiles } from './json-log/rotating-file.ts';
 import type { ConverterTarget } from './json-log/container-converter.ts';
 import { readK8sLog } from './k8s-log.ts';
 import { conmonLogSizeMax, logSettings, type LogSettings } from './log-config.ts';
-import { buildOciSpec, containerHostname } from './oci-spec.ts';
+import { buildOciSpec, containerHostname, resources } from './oci-spec.ts';
 import { RuntimePaths } from './paths.ts';
 import { Runc } from './runc.ts';
 import { parseSignal } from './signals.ts';
@@ -81,6 +81,12 @@ async function rmQuiet(p: string): Promise<void> {
 
 /** Runtime messages a user caused (bad command, bad user, bad path): a 400, not a 500. */
 const USER_ERROR = /executable file not found|no such file or directory|permission denied|not a directory|is a directory|unable to find (user|group)|exec format error|error setting rlimit/i;
+
+/** Debian's tini-static (package tini): static, so it runs in any image. */
+async function initBinary(): Promise<string> {
+  for (const p of ['/usr/bin/tini-static', '/usr/bin/docker-init']) if (await exists(p)) return p;
+  throw unavailable('docker-init binary not found (install the tini package)');
+}
 
 function validId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw invalid(`invalid container id: ${id}`);
@@ -196,6 +202,7 @@ export class ConmonRuntime implements RuntimeApi {
       hostDevices: hc.Privileged ? await hostDevices() : undefined,
       seccomp: true,
       availableCapabilities: boundingCapabilities(),
+      initPath: hc.Init === true ? await initBinary() : undefined,
     });
     const hostname = containerHostname(container) || (await fs.readFile('/etc/hostname', 'utf8').catch(() => 'localhost')).trim();
     const meta: BundleMeta = {
@@ -620,6 +627,31 @@ export class ConmonRuntime implements RuntimeApi {
     );
   }
 
+  async update(container: ContainerRecord): Promise<void> {
+    const id = container.Id;
+    validId(id);
+    const meta = await this.readMeta(id);
+    if (!meta) throw notFound(`No such container: ${id}`);
+    const spec = JSON.parse(await fs.readFile(this.paths.config(id), 'utf8')) as { linux: { resources?: object } };
+    const res = resources(container, !!container.HostConfig.Privileged);
+    // The next start uses the bundle's limits; a running container gets them now.
+    spec.linux.resources = res;
+    const tmp = `${this.paths.config(id)}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(spec, null, 2), { mode: 0o600 });
+    await fs.rename(tmp, this.paths.config(id));
+    const st = await this.state(id);
+    if (st.status !== 'running' && st.status !== 'paused') return;
+    const { devices, ...limits } = res;
+    void devices;
+    const file = path.join(this.paths.bundle(id), 'update.json');
+    await fs.writeFile(file, JSON.stringify(limits), { mode: 0o600 });
+    try {
+      await this.runc(meta).update(id, file);
+    } finally {
+      await rmQuiet(file);
+    }
+  }
+
   async pause(id: string): Promise<void> {
     const { meta, paused } = await this.runningMeta(id);
     if (paused) throw conflict(`Container ${id} is already paused`);
@@ -643,5 +675,12 @@ export class ConmonRuntime implements RuntimeApi {
     if (!meta) throw notFound(`No such container: ${id}`);
     const st = await this.state(id);
     return cgroupStats(meta.cgroupsPath, st.status === 'running' || st.status === 'paused' ? st.pid : 0);
+  }
+
+  async updateHosts(container: ContainerRecord): Promise<void> {
+    const mode = container.HostConfig.NetworkMode ?? '';
+    if (mode === 'host' || mode.startsWith('container:')) return;
+    validId(container.Id);
+    await writeHosts(this.paths.bundle(container.Id), container);
   }
 }

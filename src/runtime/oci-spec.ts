@@ -52,7 +52,11 @@ export interface SpecInputs {
   availableCapabilities?: string[];
   /** Apply the default seccomp filter (unless privileged or seccomp=unconfined). */
   seccomp: boolean;
+  /** A static init (tini) on the host, for --init: mounted as /sbin/docker-init and run as PID 1. */
+  initPath?: string;
 }
+
+export const INIT_DESTINATION = '/sbin/docker-init';
 
 export function containerHostname(c: ContainerRecord): string {
   if (c.HostConfig.NetworkMode === 'host') return '';
@@ -144,7 +148,7 @@ function resolvedMounts(mounts: MountPoint[]): OciMount[] {
   });
 }
 
-function resources(c: ContainerRecord, privileged: boolean): OciResources {
+export function resources(c: ContainerRecord, privileged: boolean): OciResources {
   const hc = c.HostConfig;
   const res: OciResources = {
     devices: privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES.map((r) => ({ ...r })),
@@ -262,6 +266,9 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
   // A user mount over a default one replaces it (e.g. --tmpfs /dev/shm).
   const taken = new Set(userMounts.map((m) => m.destination));
   const allMounts = [...mounts.filter((m) => !taken.has(m.destination)), ...userMounts];
+  // --init: Docker's docker-init (tini) as PID 1 reaps zombies and forwards signals.
+  const init = hc.Init === true && inp.initPath ? inp.initPath : undefined;
+  if (init) allMounts.push({ destination: INIT_DESTINATION, type: 'bind', source: init, options: ['bind', 'ro'] });
 
   const sysctl: Record<string, string> = {};
   for (const [k, v] of Object.entries((hc.Sysctls as Record<string, string> | undefined) ?? {})) sysctl[k] = String(v);
@@ -276,7 +283,7 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
         gid: inp.user.gid,
         ...(inp.user.additionalGids.length ? { additionalGids: inp.user.additionalGids } : {}),
       },
-      args: [c.Path, ...c.Args],
+      args: init ? [INIT_DESTINATION, '--', c.Path, ...c.Args] : [c.Path, ...c.Args],
       env: mergeEnv({ image: inp.image.Env, container: c.Config.Env, hostname, home: inp.user.home, tty: !!c.Config.Tty }),
       cwd: c.Config.WorkingDir || inp.image.WorkingDir || '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
@@ -286,6 +293,8 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
     },
     root: { path: inp.rootfs, readonly: !!hc.ReadonlyRootfs },
     ...(hostname ? { hostname } : {}),
+    // The UTS domain name (--domainname); only with a UTS namespace of its own.
+    ...(hostname && c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
     mounts: allMounts,
     linux: {
       namespaces: namespaces(c),

@@ -98,6 +98,12 @@ export class Runc {
     if (r.code !== 0) throw internal(`${this.binary} resume ${id}: ${runtimeMessage(r.stderr)}`);
   }
 
+  /** Sets new cgroup limits (an OCI LinuxResources JSON file) on a running container. */
+  async update(id: string, resourcesFile: string): Promise<void> {
+    const r = await this.exec(['update', '--resources', resourcesFile, id]);
+    if (r.code !== 0) throw internal(`${this.binary} update ${id}: ${runtimeMessage(r.stderr)}`);
+  }
+
   /** Removes the runtime state; succeeds when there is none. */
   async delete(id: string): Promise<void> {
     const r = await this.exec(['delete', '--force', id]);
