@@ -27,6 +27,8 @@ const hostPackages = [
   { pkg: 'attr', has: () => onPath('setfattr') },
   // socat reaches conmon's attach socket (SOCK_SEQPACKET, which Node cannot open) for stdin.
   { pkg: 'socat', has: () => onPath('socat') },
+  // tini-static is --init's docker-init (static: it runs in any image).
+  { pkg: 'tini', has: () => onPath('tini-static') },
   // busybox-static builds the test images (a static binary works in any rootfs).
   { pkg: 'busybox-static', has: () => onPath('busybox') && isStatic() },
 ];
