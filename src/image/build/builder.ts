@@ -147,7 +147,6 @@ class BuildRun {
     for (const ins of df.globalArgs) {
       this.stepLine(ins);
       this.declareArg(ins, globals, new Map(globals));
-      this.say(' ---> \n'.replace(' \n', '') === '' ? '' : '');
     }
 
     let state: StageState | undefined;
