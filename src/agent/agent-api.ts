@@ -248,6 +248,8 @@ export interface RuntimeApi {
   update(container: ContainerRecord): Promise<void>;
   /** One sample of the container's cgroup counters. */
   stats(id: string): Promise<StatsSample>;
+  /** Rewrites a running container's /etc/hosts from its record (its addresses changed: network connect/disconnect). */
+  updateHosts(container: ContainerRecord): Promise<void>;
 }
 
 export interface ExecOptions {
@@ -344,6 +346,8 @@ export interface SandboxSpec {
   containerId: string;
   endpoints: EndpointSpec[];
   ports: PortSpec[];
+  /** The container's --dns servers: where the embedded DNS sends names it does not know (the host's resolvers if empty). */
+  dnsServers?: string[];
 }
 
 /** One name the embedded DNS answers on a network. */

@@ -183,6 +183,7 @@ export class NetworkService implements ContainerNetworking {
       containerId: c.Id,
       endpoints: this.endpointsOf(c, nets),
       ports: this.boundPorts(c),
+      dnsServers: c.HostConfig.Dns ?? [],
     }));
     await this.agent.network.restore(nets.map((n) => this.spec(n)), sandboxes);
     for (const n of nets) await this.refreshDns([n.Id]);
@@ -481,7 +482,7 @@ export class NetworkService implements ContainerNetworking {
         joined.push([n, ep]);
       }
       const ports = this.requestedPorts(c);
-      const made = await this.agent.network.createSandbox({ containerId: c.Id, endpoints: this.endpointsOf(c, nets), ports });
+      const made = await this.agent.network.createSandbox({ containerId: c.Id, endpoints: this.endpointsOf(c, nets), ports, dnsServers: c.HostConfig.Dns ?? [] });
       ns.SandboxKey = made.sandboxKey;
       ns.Ports = this.portMap(c, made.ports);
     } catch (err) {
@@ -590,8 +591,16 @@ export class NetworkService implements ContainerNetworking {
         touched = true;
       }
       c.NetworkSettings.Networks[n.Name] = ep;
-      if (touched) await this.refreshDns([n.Id], c);
+      if (touched) {
+        await this.refreshDns([n.Id], c);
+        await this.updateHosts(c);
+      }
     });
+  }
+
+  /** The container's /etc/hosts lists its addresses on every network (as Docker's does after connect/disconnect). */
+  private async updateHosts(c: ContainerRecord): Promise<void> {
+    await this.agent.runtime.updateHosts(c).catch((err) => this.log.warn('hosts file', { id: c.Id, error: String(err) }));
   }
 
   private nextIfIndex(c: ContainerRecord): number {
@@ -615,6 +624,7 @@ export class NetworkService implements ContainerNetworking {
       }
       delete c.NetworkSettings!.Networks[name];
       await this.refreshDns([n.Id], c);
+      if (ep.IPAddress && c.State.Running) await this.updateHosts(c);
     });
   }
 

@@ -2,7 +2,8 @@
 // network, bound to the bridge's gateway address on an ephemeral port; each
 // container's 127.0.0.11:53 is DNAT-ed to them inside its namespace. Names are
 // looked up on every network of the asking container (found by its source
-// address); everything else is relayed to the host's resolvers.
+// address); everything else is relayed to the container's --dns servers, or
+// else to the host's resolvers.
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -26,10 +27,13 @@ export class EmbeddedDns {
   private readonly zones = new Map<string, Zone>();
   /** Which networks a querier (by address) is on. */
   private readonly scopes: (ip: string) => string[];
+  /** The querier's own --dns servers, if it has any. */
+  private readonly upstreamOf: (ip: string) => string[] | undefined;
   private upstream: string[] | undefined;
 
-  constructor(scopes: (ip: string) => string[]) {
+  constructor(scopes: (ip: string) => string[], upstreamOf: (ip: string) => string[] | undefined = () => undefined) {
     this.scopes = scopes;
+    this.upstreamOf = upstreamOf;
   }
 
   /** Starts (once) the sockets of a network on its gateway address. */
@@ -89,7 +93,7 @@ export class EmbeddedDns {
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
-        void this.resolve(networkId, Buffer.from(msg), sock.remoteAddress?.replace(/^::ffff:/, '') ?? '', true).then((out) => {
+        void this.resolve(networkId, Buffer.from(msg), sock.remoteAddress?.replace(/^::ffff:/, '') ?? '').then((out) => {
           if (!out || sock.destroyed) return;
           const len = Buffer.alloc(2);
           len.writeUInt16BE(out.length);
@@ -99,7 +103,7 @@ export class EmbeddedDns {
     });
   }
 
-  private async resolve(networkId: string, msg: Buffer, from: string, tcp = false): Promise<Buffer | undefined> {
+  private async resolve(networkId: string, msg: Buffer, from: string): Promise<Buffer | undefined> {
     const q = parseQuestion(msg);
     if (!q) return undefined;
     const nets = this.scopes(from);
@@ -115,7 +119,7 @@ export class EmbeddedDns {
       // Docker answers unknown single-label names itself rather than leaking them.
       return answer(q, [], RCODE_NXDOMAIN);
     }
-    return (await this.forward(msg, tcp)) ?? answer(q, [], RCODE_SERVFAIL);
+    return (await this.forward(msg, this.upstreamOf(from)?.length ? this.upstreamOf(from)! : this.servers())) ?? answer(q, [], RCODE_SERVFAIL);
   }
 
   private servers(): string[] {
@@ -131,9 +135,9 @@ export class EmbeddedDns {
     return this.upstream;
   }
 
-  /** Relays a query to the host's first resolver that answers (UDP; the reply's TC bit tells the client to retry over TCP). */
-  private async forward(msg: Buffer, _tcp: boolean): Promise<Buffer | undefined> {
-    for (const server of this.servers()) {
+  /** Relays a query to the first server that answers (UDP; the reply's TC bit tells the client to retry over TCP). */
+  private async forward(msg: Buffer, servers: string[]): Promise<Buffer | undefined> {
+    for (const server of servers) {
       const reply = await new Promise<Buffer | undefined>((resolve) => {
         const s = dgram.createSocket('udp4');
         const timer = setTimeout(() => done(undefined), 2000);

@@ -53,6 +53,10 @@ export function renderRules(tag: string, nets: NetworkSpec[], ports: PublishedPo
     if (net.masquerade && !net.internal) n.push(`-A ${c.postrouting} -s ${net.subnet} ! -o ${net.bridge} -j MASQUERADE`);
     // Host-originated traffic to a published port (127.0.0.1 included) gets the bridge's address as source.
     n.push(`-A ${c.postrouting} -o ${net.bridge} -m addrtype --src-type LOCAL -j MASQUERADE`);
+    // A container reaching a published port (through a host address) of a
+    // container on its own bridge: without this the reply would go straight
+    // back over the bridge with the wrong source (unless br_netfilter undoes it).
+    if (!net.internal) n.push(`-A ${c.postrouting} -s ${net.subnet} -o ${net.bridge} -m conntrack --ctstate DNAT -j MASQUERADE`);
   }
   for (const p of ports) {
     const dst = p.hostIp && p.hostIp !== '0.0.0.0' ? ` -d ${p.hostIp}/32` : '';

@@ -38,18 +38,20 @@ export class LocalNetwork implements NetworkApi {
     if (!/^[a-z][a-z0-9]{0,5}$/.test(opts.tag)) throw new Error(`network tag must be 1-6 lower-case letters and digits: ${opts.tag}`);
     this.tag = opts.tag;
     this.firewall = new Firewall(this.tag);
-    this.dns = new EmbeddedDns((ip) => this.networksOf(ip));
+    this.dns = new EmbeddedDns((ip) => this.networksOf(ip), (ip) => this.sandboxOf(ip)?.spec.dnsServers);
   }
 
   netnsName(containerId: string): string {
     return `${this.tag}-${containerId}`;
   }
 
+  private sandboxOf(ip: string): Sandbox | undefined {
+    for (const sb of this.sandboxes.values()) if (sb.spec.endpoints.some((e) => e.ip === ip)) return sb;
+    return undefined;
+  }
+
   private networksOf(ip: string): string[] {
-    for (const sb of this.sandboxes.values()) {
-      if (sb.spec.endpoints.some((e) => e.ip === ip)) return sb.spec.endpoints.map((e) => e.network.id);
-    }
-    return [];
+    return this.sandboxOf(ip)?.spec.endpoints.map((e) => e.network.id) ?? [];
   }
 
   private publishedPorts(): PublishedPort[] {
@@ -195,8 +197,9 @@ export class LocalNetwork implements NetworkApi {
   /** Veths first: `ip netns del` returns before the devices are gone, and a restart reuses their names. */
   private async deleteNetns(containerId: string, endpoints: EndpointSpec[]): Promise<void> {
     const netns = this.netnsName(containerId);
-    for (const ep of endpoints) await tool('ip', ['link', 'del', this.vethName(containerId, ep.ifName)]);
-    await tool('ip', ['netns', 'del', netns]);
+    // One ip process (-force: a veth already gone must not keep the namespace).
+    const lines = [...endpoints.map((ep) => `link del ${this.vethName(containerId, ep.ifName)}`), `netns del ${netns}`];
+    await tool('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
   }
 
   async restore(nets: NetworkSpec[], sandboxes: SandboxSpec[]): Promise<void> {

@@ -272,6 +272,8 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
 
   const sysctl: Record<string, string> = {};
   for (const [k, v] of Object.entries((hc.Sysctls as Record<string, string> | undefined) ?? {})) sysctl[k] = String(v);
+  // runc 1.1 ignores the spec's domainname but sets this sysctl in a UTS namespace of the container's own.
+  if (hostname && c.Config.Domainname && !('kernel.domainname' in sysctl)) sysctl['kernel.domainname'] = c.Config.Domainname;
 
   const spec: OciSpec = {
     ociVersion: '1.0.2-dev',

@@ -83,6 +83,7 @@ export interface OciSpec {
   process: OciProcess;
   root: { path: string; readonly: boolean };
   hostname?: string;
+  domainname?: string;
   mounts: OciMount[];
   annotations?: Record<string, string>;
   linux: {

@@ -23,12 +23,7 @@ export async function applySandbox(bundle: string, c: ContainerRecord): Promise<
   }
   if (hc.NetworkMode?.startsWith('container:')) return;
   const endpoints = Object.values(ns.Networks).filter((e) => e.IPAddress);
-  const gateway = endpoints.find((e) => e.Gateway)?.Gateway ?? '';
-  const hostname = (await fs.readFile(path.join(bundle, 'hostname'), 'utf8').catch(() => c.Id.slice(0, 12))).trim();
-  const extraHosts = (hc.ExtraHosts ?? []).map((h) => h.replace(/:host-gateway$/, `:${gateway || '127.0.0.1'}`));
-  const names = c.Config.Domainname ? `${hostname}.${c.Config.Domainname} ${hostname}` : hostname;
-  const hosts = hostsFile({ hostname: names, ips: endpoints.map((e) => e.IPAddress), extraHosts });
-  await fs.writeFile(path.join(bundle, 'hosts'), hosts, { mode: 0o644 });
+  await writeHosts(bundle, c);
   // User-defined networks answer names through the embedded DNS.
   const embedded = endpoints.some((e) => e.DNSNames !== null);
   if (embedded) {
@@ -39,4 +34,20 @@ export async function applySandbox(bundle: string, c: ContainerRecord): Promise<
     });
     await fs.writeFile(path.join(bundle, 'resolv.conf'), resolv, { mode: 0o644 });
   }
+}
+
+/**
+ * The bundle's hosts file (bind-mounted over /etc/hosts) from the record's
+ * addresses. Written in place: a rename would leave the running container
+ * with the old inode.
+ */
+export async function writeHosts(bundle: string, c: ContainerRecord): Promise<void> {
+  const hc = c.HostConfig;
+  const endpoints = Object.values(c.NetworkSettings?.Networks ?? {}).filter((e) => e.IPAddress);
+  const gateway = endpoints.find((e) => e.Gateway)?.Gateway ?? '';
+  const hostname = (await fs.readFile(path.join(bundle, 'hostname'), 'utf8').catch(() => c.Id.slice(0, 12))).trim();
+  const extraHosts = (hc.ExtraHosts ?? []).map((h) => h.replace(/:host-gateway$/, `:${gateway || '127.0.0.1'}`));
+  const names = c.Config.Domainname ? `${hostname}.${c.Config.Domainname} ${hostname}` : hostname;
+  const hosts = hostsFile({ hostname: names, ips: endpoints.map((e) => e.IPAddress), extraHosts });
+  await fs.writeFile(path.join(bundle, 'hosts'), hosts, { mode: 0o644 });
 }
