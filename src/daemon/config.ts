@@ -14,6 +14,8 @@ export interface DaemonConfig {
   /** The default bridge's device (default <tag>0) and subnet (default: the first free pool). */
   bridgeName?: string;
   defaultSubnet?: string;
+  /** "host:port" for a plain-HTTP TCP listener without authentication (tests only; TLS comes with -H tcp://). */
+  insecureTcp?: string;
   /** Registries (host[:port] or CIDR) that may use plain HTTP or unverified TLS; loopback may use plain HTTP anyway. */
   insecureRegistries: string[];
   /** Mirrors of Docker Hub, tried first for pulls. */
@@ -35,6 +37,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'network-tag': { type: 'string' },
       'bridge-name': { type: 'string' },
       'default-subnet': { type: 'string' },
+      'insecure-tcp': { type: 'string' },
       'insecure-registry': { type: 'string', multiple: true },
       'registry-mirror': { type: 'string', multiple: true },
       'registry-certs-dir': { type: 'string' },
@@ -55,6 +58,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     networkTag: values['network-tag'] ?? env.BERTH_NETWORK_TAG ?? 'berth',
     bridgeName: values['bridge-name'] ?? env.BERTH_BRIDGE_NAME,
     defaultSubnet: values['default-subnet'] ?? env.BERTH_DEFAULT_SUBNET,
+    insecureTcp: values['insecure-tcp'],
     insecureRegistries: values['insecure-registry'] ?? listEnv(env.BERTH_INSECURE_REGISTRIES),
     registryMirrors: (values['registry-mirror'] ?? listEnv(env.BERTH_REGISTRY_MIRRORS)).map(mirrorUrl),
     registryCertsDir: values['registry-certs-dir'] ?? env.BERTH_REGISTRY_CERTS_DIR ?? '/etc/berth/certs.d',

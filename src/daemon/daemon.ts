@@ -120,6 +120,12 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     process.umask(oldMask);
   }
   chmodSync(config.socket, 0o600);
+  if (config.insecureTcp) {
+    const m = /^(.+):(\d+)$/.exec(config.insecureTcp);
+    if (!m) throw new Error(`--insecure-tcp must be host:port (got ${config.insecureTcp})`);
+    const port = await server.listenTcp(Number(m[2]), m[1]);
+    log.warn('serving the API over plain TCP without authentication (--insecure-tcp)', { address: `${m[1]}:${port}` });
+  }
 
   return {
     socket: config.socket,

@@ -24,6 +24,8 @@ export interface Routes {
 export class ApiServer implements Routes {
   private readonly router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true });
   private readonly server: http.Server;
+  /** Further listeners (a TCP port beside the unix socket), served by the same routes. */
+  private readonly extra: http.Server[] = [];
   private readonly log: Logger;
   private readonly baseHeaders: Record<string, string>;
 
@@ -35,15 +37,20 @@ export class ApiServer implements Routes {
       Ostype: 'linux',
       Server: opts.serverHeader,
     };
-    this.server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
-    this.server.on('request', (req, res) => void this.dispatch(req, res, undefined));
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    this.server = this.createServer();
+  }
+
+  private createServer(): http.Server {
+    const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
+    server.on('request', (req, res) => void this.dispatch(req, res, undefined));
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       if (head.length > 0) socket.unshift(head);
       void this.dispatch(req, undefined, socket);
     });
-    this.server.on('clientError', (_err, socket) => {
+    server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     });
+    return server;
   }
 
   add(method: Method | Method[], path: string, handler: Handler): void {
@@ -62,19 +69,31 @@ export class ApiServer implements Routes {
     });
   }
 
-  listenTcp(port: number, host: string): Promise<void> {
+  /** Also serves on a TCP address (plain HTTP: test use only until TLS exists); resolves with the bound port. */
+  listenTcp(port: number, host: string): Promise<number> {
+    const server = this.createServer();
+    this.extra.push(server);
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve());
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve((server.address() as { port: number }).port);
+      });
     });
   }
 
   /** Stops accepting connections and closes idle and streaming ones. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await Promise.all(
+      [this.server, ...this.extra].map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            if (!server.listening) return resolve();
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
   }
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse | undefined, socket: Duplex | undefined) {
