@@ -357,14 +357,16 @@ export class ContainerService {
         if (exit) await this.recordExitLocked(Id, exit);
         c.State = (await this.resolve(Id)).State;
       }
-      await this.networking?.detach(await this.resolve(Id)).catch((e) => this.log.warn('network detach', { id: Id, error: String(e) }));
+      const current = await this.resolve(Id);
+      const detach = () => this.networking?.detach(current).catch((e) => this.log.warn('network detach', { id: Id, error: String(e) }));
       if (c.State.Running) {
         // Still running after the kill: its runtime goes (and kills) first.
+        await detach();
         await this.agent.runtime.delete(Id);
         await this.agent.images.removeRootfs(Id);
       } else {
         // Independent clean-ups: side by side (the removal is on `docker run --rm`'s path).
-        const [rt, fs] = await Promise.allSettled([this.agent.runtime.delete(Id), this.agent.images.removeRootfs(Id)]);
+        const [rt, fs] = await Promise.allSettled([this.agent.runtime.delete(Id), this.agent.images.removeRootfs(Id), detach()]);
         if (rt.status === 'rejected') throw rt.reason;
         if (fs.status === 'rejected') throw fs.reason;
       }
@@ -502,14 +504,16 @@ export class ContainerService {
       OOMKilled: exit.oomKilled,
       FinishedAt: exit.finishedAt,
     };
-    await this.networking?.detach(c).catch((e) => this.log.warn('network detach', { id, error: String(e) }));
+    const autoRemove = !!c.HostConfig.AutoRemove && !removing;
+    // An auto-removed container's network goes with the removal that follows at once, side by side with the rest.
+    if (!autoRemove) await this.networking?.detach(c).catch((e) => this.log.warn('network detach', { id, error: String(e) }));
     await this.save(c);
     if (exit.oomKilled) this.events.emit('container', 'oom', c);
     const ranMs = Date.parse(exit.finishedAt) - Date.parse(c.State.StartedAt);
     this.events.emit('container', 'die', c, { exitCode: String(exit.exitCode), execDuration: String(Math.max(0, Math.floor(ranMs / 1000))) });
     this.notify(id, 'exit', exit.exitCode);
     return {
-      autoRemove: !!c.HostConfig.AutoRemove && !removing,
+      autoRemove,
       restartIn: shouldRestart ? this.nextBackoff(id, ranMs) : undefined,
     };
   }
