@@ -88,4 +88,28 @@ describe('k8s-file logs', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  test('follow with followUntil ends on its abort, not at the next poll (attach of a container that exits)', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'ctr.log');
+    try {
+      await fs.writeFile(file, '2024-05-01T12:00:00.0Z stdout F a\n');
+      const until = new AbortController();
+      const got: string[] = [];
+      // A poll interval far longer than the test's timeout: only the abort can end the follow.
+      const hooks = { running: async () => !until.signal.aborted, pollMs: 3_600_000 };
+      const reading = (async () => {
+        for await (const e of readK8sLog(file, { ...base, follow: true, followUntil: until.signal }, hooks)) got.push(e.data.toString());
+      })();
+      await new Promise((r) => setTimeout(r, 50));
+      await fs.appendFile(file, '2024-05-01T12:00:01.0Z stdout F b\n');
+      while (got.length < 2) await new Promise((r) => setTimeout(r, 10));
+      // Nothing changes on disk from here: the abort alone must end the follow.
+      until.abort();
+      await reading;
+      assert.deepEqual(got, ['a\n', 'b\n']);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });

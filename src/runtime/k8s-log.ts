@@ -155,7 +155,7 @@ export async function* readK8sLog(file: string, opts: LogOptions, hooks: FollowH
     const waker = new Waker(path.dirname(file), pollMs);
     try {
       for (;;) {
-        await waker.wait(signal);
+        await waker.wait(signal, opts.followUntil); // the end of a followUntil wakes at once, not at the next poll
         if (signal?.aborted) return;
         done = !(await hooks.running()); // before reading: whatever it wrote is in the file now
         const batch: LogEntry[] = [];
@@ -195,8 +195,8 @@ class Waker {
     }
   }
 
-  wait(signal?: AbortSignal): Promise<void> {
-    if (this.dirty) {
+  wait(signal?: AbortSignal, until?: AbortSignal): Promise<void> {
+    if (this.dirty || until?.aborted) {
       this.dirty = false;
       return Promise.resolve();
     }
@@ -204,12 +204,14 @@ class Waker {
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
+        until?.removeEventListener('abort', done);
         this.wake = undefined;
         this.dirty = false;
         resolve();
       };
       const timer = setTimeout(done, this.pollMs);
       signal?.addEventListener('abort', done, { once: true });
+      until?.addEventListener('abort', done, { once: true });
       this.wake = done;
     });
   }
