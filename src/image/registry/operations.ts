@@ -83,10 +83,10 @@ export async function pull(
   }
 }
 
-/** Docker's wording when a repository cannot be read. */
+/** Docker's wording when a repository cannot be read; a not-found as Docker's (a 401 would make the CLI prompt for a login). */
 function pullDenied(err: unknown, ref: Reference): unknown {
   if (isKind(err, 'unauthorized') || isKind(err, 'forbidden')) {
-    return new BerthError(err.kind, `pull access denied for ${familiarName(ref)}, repository does not exist or may require 'docker login': ${err.message}`);
+    return new BerthError('not-found', `pull access denied for ${familiarName(ref)}, repository does not exist or may require 'docker login': ${err.message}`);
   }
   return err;
 }

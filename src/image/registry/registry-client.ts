@@ -284,7 +284,7 @@ export async function failure(res: Response, what: string): Promise<never> {
   const text = (await readBody(res, 1 << 20).catch(() => Buffer.alloc(0))).toString('utf8');
   const status = res.statusCode ?? 0;
   const kind: ErrorKind = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status >= 500 ? 'unavailable' : 'invalid';
-  const detail = registryErrorText(text) || `${status} ${http.STATUS_CODES[status] ?? ''}`.trim();
+  const detail = registryErrorText(text) || (status === 401 ? 'unauthorized: authentication required' : `${status} ${http.STATUS_CODES[status] ?? ''}`.trim());
   throw new BerthError(kind, `${what}: ${detail}`);
 }
 
