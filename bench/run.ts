@@ -30,6 +30,7 @@ import { testImages, testImageRefs } from '../test/helpers/images.ts';
 import { dockerCli, type Cli } from './docker-cli.ts';
 import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
 import { kb, listProcesses, readMemory, summarize, sumMemory, type ProcessMemory, type Summary } from './measure.ts';
+import { makeCpTree, measureNetFiles, type NetFilesResult } from './net-files.ts';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(benchDir);
@@ -63,6 +64,8 @@ function positiveInt(name: string, v: string, min: number): number {
 const RUNS = positiveInt('runs', flags.runs!, 1);
 const WARMUP = positiveInt('warmup', flags.warmup!, 0);
 const CONTAINERS = positiveInt('containers', flags.containers!, 1);
+const NET_FILES_REPEATS = 3;
+const HTTP_SECONDS = 5;
 
 function say(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
@@ -376,6 +379,24 @@ async function main(): Promise<number> {
     }
   }
   if (dockerMem.helpersFound < CONTAINERS) errors.push(`Docker: found a shim for ${dockerMem.helpersFound} of ${CONTAINERS} containers`);
+
+  // Networking and files (bench/net-files.ts), one engine at a time.
+  checkInterrupted();
+  const tree = makeCpTree();
+  cleanups.push({ name: 'docker cp tree', fn: async () => tree.cleanup() });
+  const nfOpts = { image: IMAGE, repeats: NET_FILES_REPEATS, httpSeconds: HTTP_SECONDS, say };
+  const netFiles: { berth: NetFilesResult | null; docker: NetFilesResult | null } = { berth: null, docker: null };
+  for (const [key, label, cli] of [['docker', 'Docker Engine', docker.cli], ['berth', 'Berth', berthError ? undefined : berthCli]] as const) {
+    if (!cli) continue;
+    checkInterrupted();
+    say(`${label}: HTTP through a published port (wrk ${HTTP_SECONDS} s), docker cp of ${(tree.bytes / 1048576).toFixed(0)} MiB in and out, docker commit of 10,000 changed files (${NET_FILES_REPEATS} runs each)`);
+    try {
+      netFiles[key] = await measureNetFiles(cli, tree, nfOpts);
+    } catch (err) {
+      if (err instanceof Interrupted) throw err;
+      errors.push(`${label} networking/files: ${(err as Error).message}`);
+    }
+  }
   if (berthError) errors.unshift(`Berth: ${berthError}`);
   const loadAfter = os.loadavg();
   const busy = Math.max(loadBefore[0]!, loadAfter[0]!);
@@ -476,6 +497,19 @@ async function main(): Promise<number> {
   dRows.push([`RSS with ${CONTAINERS} containers`, m(berthMem, (r) => r.daemon.loaded.rssKb), m(dockerMem, (r) => r.daemon.loaded.rssKb), '']);
   out.push(table(dRows));
   out.push('');
+  const nf = (x: NetFilesResult | null, f: (r: NetFilesResult) => number, unit: (n: number) => string) => (x ? unit(f(x)) : '-');
+  const per = (n: number) => `${n.toFixed(0)}/s`;
+  const mbps = (n: number) => `${n.toFixed(1)} MB/s`;
+  const nfRatio = (f: (r: NetFilesResult) => number) => (netFiles.berth && netFiles.docker ? (f(netFiles.berth) / f(netFiles.docker)).toFixed(2) : '-');
+  const nfRows: string[][] = [['networking and files (higher is better / time: lower)', 'Berth', 'Docker', 'Berth/Docker']];
+  nfRows.push(['HTTP requests/s, published port on 127.0.0.1', nf(netFiles.berth, (r) => r.http?.requestsPerSecond ?? NaN, per), nf(netFiles.docker, (r) => r.http?.requestsPerSecond ?? NaN, per), nfRatio((r) => r.http?.requestsPerSecond ?? NaN)]);
+  nfRows.push(['docker cp 100 MiB tree in (median)', nf(netFiles.berth, (r) => r.cpInMBps, mbps), nf(netFiles.docker, (r) => r.cpInMBps, mbps), nfRatio((r) => r.cpInMBps)]);
+  nfRows.push(['docker cp 100 MiB tree out (median)', nf(netFiles.berth, (r) => r.cpOutMBps, mbps), nf(netFiles.docker, (r) => r.cpOutMBps, mbps), nfRatio((r) => r.cpOutMBps)]);
+  nfRows.push(['docker commit, 10,000 changed files (median)', nf(netFiles.berth, (r) => r.commit.median, fmtMs), nf(netFiles.docker, (r) => r.commit.median, fmtMs), nfRatio((r) => r.commit.median)]);
+  nfRows.push(['wiring cost: run --rm bridge - none (median)', fmtMs(stats.berth && stats.berthNone ? stats.berth.median - stats.berthNone.median : undefined), fmtMs(stats.dockerBridge && stats.dockerNone ? stats.dockerBridge.median - stats.dockerNone.median : undefined), stats.berth && stats.berthNone && stats.dockerBridge && stats.dockerNone ? ((stats.berth.median - stats.berthNone.median) / (stats.dockerBridge.median - stats.dockerNone.median)).toFixed(2) : '-']);
+  out.push(table(nfRows));
+  out.push('Goals: wiring at most 0.5x Docker\'s; HTTP requests/s and cp throughput at least Docker\'s; commit time at most Docker\'s.');
+  out.push('');
   for (const n of notes) out.push(`Note: ${n}`);
   for (const e of errors) out.push(`PROBLEM: ${e}`);
 
@@ -488,6 +522,7 @@ async function main(): Promise<number> {
     dockerEngineFlags: { bridge: docker.bridge, subnet: docker.subnet, iptables: false, ipForward: false, ipMasq: false, extraArgs },
     run: Object.fromEntries(variants.map((v) => [v.key, { label: v.label, command: `docker ${v.args.join(' ')}`, summaryMs: stats[v.key] ?? null, samplesMs: v.samples, failures: v.failures }])),
     memory: { berth: berthMem ?? null, docker: dockerMem },
+    netFiles,
     ratios,
     goalMet: {
       runTimeVsDockerNone: ratios.runMedianVsNone !== undefined ? ratios.runMedianVsNone <= GOAL_TIME_RATIO : null,

@@ -33,6 +33,8 @@ const hostPackages = [
   { pkg: 'busybox-static', has: () => onPath('busybox') && isStatic() },
 ];
 if (mode === 'bench') hostPackages.push({ pkg: 'docker.io', has: () => onPath('dockerd') && onPath('containerd') });
+// wrk drives HTTP through a published port in the bench (the same client for both engines).
+if (mode === 'bench') hostPackages.push({ pkg: 'wrk', has: () => onPath('wrk') });
 if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-cli', has: () => onPath('docker') });
 // The registry tests (and the pull benchmark) run Debian's reference registry privately; htpasswd makes their bcrypt users.
 if (mode === 'test' || mode === 'bench') {

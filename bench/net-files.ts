@@ -1,0 +1,162 @@
+// Benchmarks of networking and file transfer, run the same way on both
+// engines through the docker CLI:
+// - HTTP requests per second through a published port on loopback (busybox
+//   httpd in the container, wrk on the host; each request is a new
+//   connection, as busybox httpd closes it);
+// - `docker cp` of a 100 MB directory tree into and out of a container;
+// - `docker commit` of a container that changed 10,000 files.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Cli } from './docker-cli.ts';
+import { summarize, type Summary } from './measure.ts';
+
+const run = promisify(execFile);
+
+export interface NetFilesResult {
+  http: { requestsPerSecond: number; wrk: string } | null;
+  cpIn: Summary;
+  cpOut: Summary;
+  /** MB/s from the medians. */
+  cpInMBps: number;
+  cpOutMBps: number;
+  commit: Summary;
+  commitFiles: number;
+  cpBytes: number;
+}
+
+export interface NetFilesOptions {
+  image: string;
+  /** Repetitions of the cp and commit timings. */
+  repeats: number;
+  /** Seconds of wrk load. */
+  httpSeconds: number;
+  say: (msg: string) => void;
+}
+
+/** A tree of 100 directories x 10 files x 100 KiB (100,000 KiB), made once and shared by both engines. */
+export function makeCpTree(): { dir: string; bytes: number; cleanup: () => void } {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-cp-'));
+  const dir = path.join(root, 'tree');
+  const chunk = Buffer.alloc(100 * 1024);
+  let bytes = 0;
+  for (let d = 0; d < 100; d++) {
+    mkdirSync(path.join(dir, `d${d}`), { recursive: true });
+    for (let f = 0; f < 10; f++) {
+      chunk.fill((d * 10 + f) & 0xff);
+      writeFileSync(path.join(dir, `d${d}`, `f${f}`), chunk);
+      bytes += chunk.length;
+    }
+  }
+  return { dir, bytes, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+function treeBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    n += e.isDirectory() ? treeBytes(p) : statSync(p).size;
+  }
+  return n;
+}
+
+async function waitHttp(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => s.write('GET / HTTP/1.0\r\n\r\n'));
+      let out = '';
+      s.on('data', (b) => (out += b.toString()));
+      s.on('end', () => resolve(out.startsWith('HTTP/1.')));
+      s.on('error', () => resolve(false));
+      s.setTimeout(2000, () => s.destroy());
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing answers HTTP on 127.0.0.1:${port}`);
+}
+
+export async function httpThroughput(cli: Cli, opts: NetFilesOptions): Promise<{ requestsPerSecond: number; wrk: string }> {
+  const script = 'mkdir /www && echo berth-bench-http > /www/index.html && exec httpd -f -p 80 -h /www';
+  const id = (await cli.ok(['run', '-d', '-p', '127.0.0.1::80', opts.image, 'sh', '-c', script])).stdout.trim();
+  try {
+    const line = (await cli.ok(['port', id, '80/tcp'])).stdout.trim().split('\n')[0];
+    const port = Number(/:(\d+)$/.exec(line)?.[1]);
+    if (!port) throw new Error(`docker port printed ${JSON.stringify(line)}`);
+    await waitHttp(port);
+    const { stdout } = await run('wrk', ['-t', '2', '-c', '16', '-d', `${opts.httpSeconds}s`, `http://127.0.0.1:${port}/`], { timeout: (opts.httpSeconds + 30) * 1000 });
+    const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(stdout)?.[1]);
+    if (!Number.isFinite(rps)) throw new Error(`wrk printed no Requests/sec: ${stdout}`);
+    const errors = /Socket errors:.*|Non-2xx or 3xx responses:.*/g.exec(stdout);
+    return { requestsPerSecond: rps, wrk: errors ? `${errors[0]}` : '' };
+  } finally {
+    await cli.run(['rm', '-f', id]);
+  }
+}
+
+export async function cpTimes(cli: Cli, tree: { dir: string; bytes: number }, opts: NetFilesOptions): Promise<{ cpIn: number[]; cpOut: number[] }> {
+  const cpIn: number[] = [];
+  const cpOut: number[] = [];
+  for (let i = 0; i < opts.repeats; i++) {
+    const id = (await cli.ok(['create', opts.image, 'sleep', '3600'])).stdout.trim();
+    const out = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-cpout-'));
+    try {
+      cpIn.push((await cli.ok(['cp', tree.dir, `${id}:/data`], 600_000)).ms);
+      cpOut.push((await cli.ok(['cp', `${id}:/data`, path.join(out, 'data')], 600_000)).ms);
+      const got = treeBytes(path.join(out, 'data'));
+      if (got !== tree.bytes) throw new Error(`docker cp out brought ${got} bytes, want ${tree.bytes}`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+      await cli.run(['rm', '-f', id]);
+    }
+  }
+  return { cpIn, cpOut };
+}
+
+export async function commitTimes(cli: Cli, files: number, opts: NetFilesOptions): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < opts.repeats; i++) {
+    // Content differs per run: no engine can reuse a layer from an earlier run.
+    const script = `mkdir /data && cd /data && i=0; while [ $i -lt ${files} ]; do echo $i-${i}-$$ > f$i; i=$((i+1)); done`;
+    const id = (await cli.ok(['run', '-d', opts.image, 'sh', '-c', script])).stdout.trim();
+    try {
+      await cli.ok(['wait', id], 600_000);
+      const r = await cli.ok(['commit', id], 600_000);
+      times.push(r.ms);
+      await cli.run(['rmi', r.stdout.trim()]);
+    } finally {
+      await cli.run(['rm', '-f', id]);
+    }
+  }
+  return times;
+}
+
+/** All three on one engine. */
+export async function measureNetFiles(cli: Cli, tree: { dir: string; bytes: number }, opts: NetFilesOptions): Promise<NetFilesResult> {
+  const FILES = 10_000;
+  let http: NetFilesResult['http'] = null;
+  try {
+    http = await httpThroughput(cli, opts);
+  } catch (err) {
+    opts.say(`HTTP through a published port (${cli.host}): ${(err as Error).message}`);
+  }
+  const { cpIn, cpOut } = await cpTimes(cli, tree, opts);
+  const commit = await commitTimes(cli, FILES, opts);
+  const sIn = summarize(cpIn);
+  const sOut = summarize(cpOut);
+  const mb = tree.bytes / (1024 * 1024);
+  return {
+    http,
+    cpIn: sIn,
+    cpOut: sOut,
+    cpInMBps: mb / (sIn.median / 1000),
+    cpOutMBps: mb / (sOut.median / 1000),
+    commit: summarize(commit),
+    commitFiles: FILES,
+    cpBytes: tree.bytes,
+  };
+}
