@@ -101,6 +101,9 @@ export class NetworkService implements ContainerNetworking {
   private readonly bridgeName: string;
   private readonly defaultSubnet: string | undefined;
   private containers!: ContainerAccess;
+  /** Newest endpoints of containers whose start or stop may not be saved yet (see refreshDns). */
+  private readonly dnsView = new Map<string, ContainerRecord>();
+  private dnsQueue: Promise<void> = Promise.resolve();
 
   constructor(opts: { store: Store; agent: Agent; log: Logger; tag: string; bridgeName?: string; defaultSubnet?: string }) {
     this.store = opts.store;
@@ -549,12 +552,29 @@ export class NetworkService implements ContainerNetworking {
     return out;
   }
 
-  /** Tells the node's DNS the names on these networks; `changed` overrides the stored copy of one container. */
-  private async refreshDns(networkIds: string[], changed?: ContainerRecord): Promise<void> {
+  /**
+   * Tells the node's DNS the names on these networks; `changed` overrides the
+   * stored copy of one container. Containers that start side by side (compose
+   * --scale) save their endpoints only after this: the newest copy of each
+   * is kept here, and refreshes run one at a time so the last one is complete.
+   */
+  private refreshDns(networkIds: string[], changed?: ContainerRecord): Promise<void> {
+    if (changed) this.dnsView.set(changed.Id, structuredClone(changed));
+    const run = this.dnsQueue.then(() => this.writeDns(networkIds));
+    this.dnsQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeDns(networkIds: string[]): Promise<void> {
     const ids = [...new Set(networkIds)];
     if (!ids.length) return;
-    const all = (await this.containers.list()).filter((x) => x.Id !== changed?.Id);
-    if (changed) all.push(changed);
+    const stored = await this.containers.list();
+    const storedIds = new Set(stored.map((x) => x.Id));
+    // A copy goes once the store caught up with it, or once its removed container left its networks.
+    const same = (a: ContainerRecord, b: ContainerRecord) => JSON.stringify(a.NetworkSettings?.Networks) === JSON.stringify(b.NetworkSettings?.Networks);
+    for (const x of stored) if (this.dnsView.has(x.Id) && same(x, this.dnsView.get(x.Id)!)) this.dnsView.delete(x.Id);
+    for (const [id, c] of this.dnsView) if (!storedIds.has(id) && !c.NetworkSettings?.SandboxKey) this.dnsView.delete(id);
+    const all = [...stored.map((x) => this.dnsView.get(x.Id) ?? x), ...[...this.dnsView.values()].filter((c) => !storedIds.has(c.Id))];
     for (const id of ids) {
       const records: { name: string; ip: string }[] = [];
       for (const c of all) {
