@@ -146,6 +146,10 @@ describe('tag, rmi, images, history, prune', () => {
     const all = await ok(['images', '-q', '--no-trunc']);
     assert.ok(all.split('\n').includes(info.busybox.id));
     assert.equal(await ok(['images', '-q', IMAGE]), info.busybox.id.slice(7, 19));
+    const other = `${uniqueName('alias')}:x`;
+    await ok(['tag', IMAGE, other]);
+    assert.equal(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}', 'berth-test/busybox']), IMAGE, 'only the tags of the named repository');
+    await ok(['rmi', other]);
     const fmt = await ok(['images', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=berth-test/*']);
     assert.ok(fmt.split('\n').includes(LAYERS));
     assert.equal(await ok(['images', '-q', '--filter', 'label=berth.test=layers']), info.layers.id.slice(7, 19));

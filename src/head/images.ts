@@ -53,6 +53,8 @@ export class ImageService {
         if (until !== undefined && !(Date.parse(imageCreated(img)) < until)) return false;
         return true;
       })
+      // With a reference filter only the matching tags are shown, as in Docker.
+      .map((img) => (f.reference ? { ...img, repoTags: img.repoTags.filter((t) => f.reference.some((p) => matchReference(p, t))) } : img))
       .sort((a, b) => imageCreated(b).localeCompare(imageCreated(a)));
   }
 
