@@ -122,13 +122,21 @@ export class ContainerFs {
    * running container can do that): the real host path of what exists must
    * still be inside its base.
    */
+  /** The real path of a root or mount source, asked once per view (cp of many files calls confined() for each). */
+  private readonly realBases = new Map<string, Promise<string>>();
+  private realBase(base: string): Promise<string> {
+    let p = this.realBases.get(base);
+    if (!p) this.realBases.set(base, (p = fs.realpath(base)));
+    return p;
+  }
+
   async confined(loc: HostLocation): Promise<void> {
     // The last component itself is never followed by callers (lstat, O_NOFOLLOW).
     let probe = loc.host === loc.base ? loc.host : path.dirname(loc.host);
     for (;;) {
       const real = await fs.realpath(probe).catch(() => undefined);
       if (real !== undefined) {
-        const base = await fs.realpath(loc.base);
+        const base = await this.realBase(loc.base);
         if (real !== base && !real.startsWith(base.endsWith('/') ? base : `${base}/`)) {
           throw invalid('path escapes the container root');
         }

@@ -5,7 +5,7 @@
 // to host paths), names that climb above the extraction directory are
 // refused, and the entry itself is created without following anything that
 // stands at its path (it is removed first; files open O_EXCL|O_NOFOLLOW).
-import { constants, promises as fs } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, promises as fs, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
@@ -145,14 +145,28 @@ class Extractor {
       case 'contiguous-file':
       case undefined:
       case null: {
-        const fh = await fs.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        // Synchronous calls on the descriptor: a thread-pool round trip per
+        // call cost more than the calls (docker cp of 1,000 files).
+        const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of body) await fh.write(chunk);
-          await fh.chown(uid, gid);
-          await fh.chmod(mode); // after chown, which clears set-id bits
-          await fh.utimes(mtime, mtime);
+          let pending: Buffer[] = [];
+          let size = 0;
+          const flush = () => {
+            if (size) writeSync(fd, pending.length === 1 ? pending[0] : Buffer.concat(pending, size));
+            pending = [];
+            size = 0;
+          };
+          for await (const chunk of body) {
+            pending.push(chunk);
+            size += chunk.length;
+            if (size >= 1 << 20) flush();
+          }
+          flush();
+          fchownSync(fd, uid, gid);
+          fchmodSync(fd, mode); // after chown, which clears set-id bits
+          futimesSync(fd, mtime, mtime);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
         break;
       }
