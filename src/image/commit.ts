@@ -5,11 +5,12 @@
 // layer tar is written in the OCI form (".wh.name" entries, ".wh..wh..opq"
 // for opaque directories) for its digest and for `docker save`. Unpacking
 // that tar again file by file took seconds for 10,000 files.
-import { createReadStream, promises as fs, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, promises as fs, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { coalesce } from '../core/coalesce.ts';
 import type { ImageConfig, ImageRecord, ImageRunConfig } from '../core/types.ts';
 import { writeHashed } from './content-store.ts';
 import { chainIds, sha256 } from './digest.ts';
@@ -93,6 +94,15 @@ export async function copyUpperDir(upper: string, dest: string, exclude: Set<str
 
 const SMALL_FILE = 256 << 10;
 
+function readNoFollow(file: string): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
 
 /** The upper dir as a layer tar. */
@@ -136,7 +146,8 @@ export async function upperDirTar(upper: string, opts: { exclude?: Set<string>; 
         if (st.size <= SMALL_FILE) {
           // One synchronous read instead of a stream: most changed files are
           // small, and the thread pool's round trips cost more than the reads.
-          const body = st.size ? readFileSync(abs) : Buffer.alloc(0);
+          // O_NOFOLLOW: a running container (--pause=false) could swap in a link to a host file.
+          const body = st.size ? readNoFollow(abs) : Buffer.alloc(0);
           if (body.length !== st.size) throw new Error(`${r} changed size during commit`);
           await new Promise<void>((res, rej) => pack.entry({ ...head, name: r, type: 'file', size: st.size }, body, (e) => (e ? rej(e) : res())));
           continue;
@@ -160,22 +171,6 @@ export async function upperDirTar(upper: string, opts: { exclude?: Set<string>; 
     (err: Error) => pack.destroy(err),
   );
   return Readable.from(coalesce(pack as AsyncIterable<Buffer>));
-}
-
-/** Joins the pack's small pieces (a 512-byte header, a few bytes of body) into large writes. */
-async function* coalesce(src: AsyncIterable<Buffer>, size = 1 << 20): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let n = 0;
-  for await (const b of src) {
-    parts.push(b);
-    n += b.length;
-    if (n >= size) {
-      yield Buffer.concat(parts, n);
-      parts = [];
-      n = 0;
-    }
-  }
-  if (n) yield Buffer.concat(parts, n);
 }
 
 /** Stages the new layer and config; nothing in the store changes. */

@@ -2,7 +2,8 @@
 // lstat-ed (symlinks are stored as symlinks, never followed), mounts below
 // the tree are crossed into through ContainerFs.locate, hard links inside
 // the archive are kept as links.
-import { createReadStream, promises as fs, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { coalesce } from '../core/coalesce.ts';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -38,8 +39,14 @@ export function packTree(view: ContainerFs, opts: PackOptions): Readable {
 
   const walk = async (cpath: string, name: string): Promise<void> => {
     const loc = view.locate(cpath);
-    const st = await fs.lstat(loc.host).catch(() => undefined);
-    if (!st) return; // vanished while walking
+    // Synchronous metadata calls and small reads: a thread-pool round trip
+    // each cost more than the calls themselves for trees of many files.
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(loc.host);
+    } catch {
+      return; // vanished while walking
+    }
     const type = entryType(st);
     if (!type) return;
     const base: tar.Headers = {
@@ -60,9 +67,14 @@ export function packTree(view: ContainerFs, opts: PackOptions): Readable {
       links.set(key, name);
     }
     if (type === 'symlink') {
-      await add({ ...base, linkname: await fs.readlink(loc.host) });
+      await add({ ...base, linkname: readlinkSync(loc.host) });
     } else if (type === 'file') {
       const size = st.size;
+      if (size <= SMALL_FILE) {
+        const body = size ? readSmall(loc.host, size) : Buffer.alloc(0);
+        await new Promise<void>((resolve, reject) => pack.entry({ ...base, size }, body, (err) => (err ? reject(err) : resolve())));
+        return;
+      }
       await new Promise<void>((resolve, reject) => {
         const sink = pack.entry({ ...base, size }, (err) => (err ? reject(err) : resolve()));
         if (size === 0) {
@@ -75,7 +87,12 @@ export function packTree(view: ContainerFs, opts: PackOptions): Readable {
       await add({ ...base, devmajor: ((st.rdev >> 8) & 0xfff) | Math.floor(st.rdev / 2 ** 32) & ~0xfff, devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00) });
     } else if (type === 'directory') {
       if (name !== '') await add(base);
-      const names = (await fs.readdir(loc.host).catch(() => [] as string[])).sort();
+      let names: string[] = [];
+      try {
+        names = readdirSync(loc.host).sort();
+      } catch {
+        names = [];
+      }
       for (const child of names) {
         const childPath = cpath === '/' ? `/${child}` : `${cpath}/${child}`;
         await walk(childPath, name === '' ? child : `${name}/${child}`);
@@ -99,5 +116,24 @@ export function packTree(view: ContainerFs, opts: PackOptions): Readable {
       pack.destroy(err as Error);
     }
   })();
-  return Readable.from(pack as AsyncIterable<Buffer>);
+  return Readable.from(coalesce(pack as AsyncIterable<Buffer>));
+}
+
+const SMALL_FILE = 256 << 10;
+
+/** Exactly `size` bytes (the size the header announced), opened without following a link swapped in meanwhile. */
+function readSmall(file: string, size: number): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buf = Buffer.alloc(size);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) break; // shrank meanwhile: the rest stays zero, as the header promised its size
+      off += n;
+    }
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
 }
