@@ -11,7 +11,19 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Daemon, DockerResult } from './daemon.ts';
-import { uniqueName } from './daemon.ts';
+import { repoRoot, uniqueName } from './daemon.ts';
+
+/**
+ * The three-tier application (test/fixtures/compose-3tier): its Debian base
+ * image holds what the tiers need, installed by debootstrap, so that their
+ * builds need no network.
+ */
+export const THREE_TIER = {
+  fixture: path.join(repoRoot, 'test', 'fixtures', 'compose-3tier'),
+  packages: ['nginx-light', 'python3-pymysql', 'mariadb-server'],
+  // The package set-up's system tables: the db tier makes its own in its volume.
+  emptyDirs: ['var/lib/mysql'],
+};
 
 export interface ComposeProject {
   /** Project name (COMPOSE_PROJECT_NAME): the prefix of its containers, networks and volumes. */
