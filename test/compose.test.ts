@@ -304,3 +304,30 @@ test('down --remove-orphans and --rmi all; config', async () => {
   assert.equal((await d.docker(['image', 'inspect', own])).code, 1, `image removed: ${down}`);
   await ok(['image', 'inspect', IMAGE]);
 });
+
+test('logs -f follows until the containers end; events --json reports the project containers', async () => {
+  const p = await project({
+    'docker-compose.yml': `version: "3.7"\nservices:\n  talker:\n    image: berth-test/busybox\n    command: ["sh", "-c", "echo one; sleep 1; echo two"]\n  other:\n${sleeper()}`,
+  });
+  await p.ok(['up', '-d']);
+  const follow = await p.run(['logs', '-f', '--no-color', 'talker'], { timeoutMs: 30_000 });
+  assert.equal(follow.code, 0, follow.stderr);
+  assert.match(follow.stdout, /talker_1 +\| one\n[^]*talker_1 +\| two/);
+
+  const events = p.background(['events', '--json']);
+  // Events flow once compose has opened the stream, which it does not announce: restart until one shows.
+  for (let i = 0; i < 30 && !events.output().includes('"action": "restart"'); i++) {
+    await p.ok(['restart', '-t', '1', 'other']);
+    for (let j = 0; j < 10 && !events.output().includes('"action": "restart"'); j++) await new Promise((r) => setTimeout(r, 100));
+  }
+  const r = await events.stop();
+  const parsed = r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { action: string; service: string; attributes: Record<string, string> });
+  const restarts = parsed.filter((e) => e.action === 'restart');
+  assert.ok(restarts.length >= 1, `a restart event: ${r.stdout}${r.stderr}`);
+  assert.ok(restarts.every((e) => e.service === 'other' && e.attributes.name === `${p.name}_other_1`));
+  assert.ok(parsed.some((e) => e.action === 'die' && e.service === 'other'), 'die event of the stop');
+  await p.ok(['down', '-t', '1']);
+});

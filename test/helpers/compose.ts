@@ -33,6 +33,8 @@ export interface ComposeProject {
   run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; input?: string }): Promise<DockerResult>;
   /** Like run, but fails the test when docker-compose exits non-zero. */
   ok(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; input?: string }): Promise<string>;
+  /** Starts docker-compose (e.g. `events`); output() is its stdout so far, stop() ends it with SIGTERM. */
+  background(args: string[]): { output(): string; stop(): Promise<DockerResult> };
   /** Writes (or replaces) a file of the project. */
   write(file: string, text: string): Promise<void>;
   /** `down -v --remove-orphans` and the directory. */
@@ -54,7 +56,7 @@ export async function composeProject(
   if ('fixture' in files) await cp(files.fixture, dir, { recursive: true });
   else for (const [f, text] of Object.entries(files)) await writeFileIn(dir, f, text);
 
-  function run(args: string[], ropts: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {}): Promise<DockerResult> {
+  function environment(ropts: { env?: Record<string, string> }): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       DOCKER_HOST: d.host,
@@ -69,6 +71,29 @@ export async function composeProject(
     for (const k of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_API_VERSION', 'COMPOSE_FILE', 'COMPOSE_INTERACTIVE_NO_CLI', 'NODE_TEST_CONTEXT']) {
       if (!ropts.env || !(k in ropts.env)) delete env[k];
     }
+    return env;
+  }
+
+  function background(args: string[]): { output(): string; stop(): Promise<DockerResult> } {
+    const c = spawn('docker-compose', ['--ansi', 'never', ...args], { cwd: dir, env: environment({}), stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    c.stdout.on('data', (b: Buffer) => out.push(b));
+    c.stderr.on('data', (b: Buffer) => err.push(b));
+    const closed = new Promise<DockerResult>((resolve) =>
+      c.on('close', (code) => resolve({ code: code ?? 143, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })),
+    );
+    return {
+      output: () => Buffer.concat(out).toString('utf8'),
+      stop() {
+        c.kill('SIGTERM');
+        return closed;
+      },
+    };
+  }
+
+  function run(args: string[], ropts: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {}): Promise<DockerResult> {
+    const env = environment(ropts);
     const timeoutMs = ropts.timeoutMs ?? 120_000;
     return new Promise((resolve, reject) => {
       const c = spawn('docker-compose', ['--ansi', 'never', ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -104,6 +129,7 @@ export async function composeProject(
     dir,
     run,
     ok,
+    background,
     write: (file, text) => writeFileIn(dir, file, text),
     async remove() {
       await run(['down', '-v', '--remove-orphans', '-t', '1']).catch(() => undefined);
