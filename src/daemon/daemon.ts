@@ -84,10 +84,14 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const networks = new NetworkService({ store, agent, log, tag: config.networkTag, bridgeName: config.bridgeName, defaultSubnet: config.defaultSubnet });
   networks.useContainers(containers);
   containers.networking = networks;
+  // Restarts that reconcile schedules wait for the networks to be restored.
+  let networksReady = () => {};
+  containers.holdRestartsUntil(new Promise<void>((r) => (networksReady = r)));
   await containers.reconcile();
   const health = new HealthMonitor({ agent, containers, events, log });
   await health.init();
   await networks.init();
+  networksReady();
   const imageService = new ImageService({ agent, containers, events });
 
   const server = new ApiServer({ log, serverHeader: `Berth/${VERSION} (linux)` });

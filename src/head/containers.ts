@@ -45,6 +45,8 @@ export class ContainerService {
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   /** The last restart delay per container: Docker's back-off doubles it up to a minute. */
   private readonly backoffMs = new Map<string, number>();
+  /** Policy restarts wait for this (the daemon's network set-up after a restart). */
+  private restartGate: Promise<void> = Promise.resolve();
   private readonly rawExitWaiters = new Map<string, Set<(exit: ExitInfo) => void>>();
   private cpus = 1;
   private runtimes: string[] = ['runc'];
@@ -536,16 +538,21 @@ export class ContainerService {
     }
   }
 
+  /** Holds policy restarts until `ready` settles (reconcile runs before the networks are restored). */
+  holdRestartsUntil(ready: Promise<void>): void {
+    this.restartGate = ready.catch(() => undefined);
+  }
+
   private scheduleRestart(id: string, delayMs: number): void {
     this.cancelRestart(id);
     const timer = setTimeout(() => {
       this.restartTimers.delete(id);
-      void this.lock
-        .run(id, async () => {
+      void this.restartGate
+        .then(() => this.lock.run(id, async () => {
           const stored = await this.store.get<ContainerRecord>(KIND, id);
           if (!stored || !stored.value.State.Restarting) return;
           await this.startLocked(stored.value, true);
-        })
+        }))
         .catch((err) => this.log.warn('restart failed', { id, error: String(err) }));
     }, delayMs);
     timer.unref();
