@@ -99,7 +99,7 @@ describe('default bridge', () => {
     const r = await d.docker(['exec', a, 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc ${cb.NetworkSettings.IPAddress} 80`]);
     assert.match(r.stdout, /hello b/);
     // The host reaches the container's address directly too.
-    assert.match(await hostGet(ca.NetworkSettings.IPAddress, 80), /hello a/);
+    assert.match(await hostGetReady(ca.NetworkSettings.IPAddress, 80), /hello a/);
     await ok(['rm', '-f', a, b]);
   });
 
@@ -127,7 +127,7 @@ describe('published ports', () => {
     await web(name, 'published', ['-p', `127.0.0.1:${port}:80`]);
     assert.equal(await ok(['port', name]), `80/tcp -> 127.0.0.1:${port}`);
     assert.match(await ok(['ps', '--filter', `name=${name}`, '--format', '{{.Ports}}']), new RegExp(`127\\.0\\.0\\.1:${port}->80/tcp`));
-    assert.match(await hostGet('127.0.0.1', port), /hello published/);
+    assert.match(await hostGetReady('127.0.0.1', port), /hello published/);
     // The same port again: a clear error, and the second container is not left half-wired.
     const second = uniqueName('pub');
     const r = await d.docker(['run', '-d', '--name', second, '-p', `127.0.0.1:${port}:80`, IMAGE, 'sleep', '60']);
@@ -147,7 +147,7 @@ describe('published ports', () => {
     const line = await ok(['port', name, '80']);
     const port = Number(/:(\d+)$/m.exec(line)?.[1]);
     assert.ok(port > 0, line);
-    assert.match(await hostGet('127.0.0.1', port), /hello ephemeral/);
+    assert.match(await hostGetReady('127.0.0.1', port), /hello ephemeral/);
     await ok(['rm', '-f', name]);
   });
 });
@@ -262,7 +262,7 @@ describe('restarts', () => {
     await web(name, 'survivor', ['-p', `127.0.0.1:${port}:80`]);
     await d.kill9();
     await d.restart();
-    assert.match(await hostGet('127.0.0.1', port), /hello survivor/);
+    assert.match(await hostGetReady('127.0.0.1', port), /hello survivor/);
     await ok(['rm', '-f', name]);
     await assertPortFree(port);
   });
