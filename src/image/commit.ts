@@ -84,8 +84,8 @@ export async function copyUpperDir(upper: string, dest: string, exclude: Set<str
   // origin/impure/redirect... describe this upper dir's own lower layers; a lower layer must not carry them.
   const strip = new Map<string, string[]>();
   for (const [rel, names] of xattrs) {
-    if (!rel || exclude.has(rel)) continue;
-    for (const name of names.keys()) if (name !== 'trusted.overlay.opaque') (strip.get(name) ?? strip.set(name, []).get(name)!).push(rel);
+    if (exclude.has(rel)) continue;
+    for (const name of names.keys()) if (name !== 'trusted.overlay.opaque') (strip.get(name) ?? strip.set(name, []).get(name)!).push(rel || '.');
   }
   for (const [name, rels] of strip) {
     for (let i = 0; i < rels.length; i += 500) await run('setfattr', ['-h', '-x', name, '--', ...rels.slice(i, i + 500)], { cwd: dest });
