@@ -6,6 +6,7 @@
 // Lower dirs are named through short symlinks (<root>/l/<16 hex>) and the
 // mount runs with <root> as its working directory, keeping the option string
 // within the kernel's one-page limit for deep images.
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { internal, invalid } from '../core/errors.ts';
@@ -30,6 +31,14 @@ export class RootfsManager {
     await fs.mkdir(path.join(this.root, 'containers'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(this.root, 'l'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(this.root, 'empty'), { recursive: true, mode: 0o755 });
+    // Writable layers a crash left half-deleted.
+    await fs.mkdir(this.trash, { recursive: true, mode: 0o700 });
+    for (const name of await fs.readdir(this.trash)) void rmrf(path.join(this.trash, name)).catch(() => undefined);
+  }
+
+  /** Where removed writable layers are deleted, out of the way of `containers/`. */
+  private get trash(): string {
+    return path.join(this.root, 'trash');
   }
 
   private dir(containerId: string): string {
@@ -99,7 +108,17 @@ export class RootfsManager {
         });
       }
     }
-    await rmrf(dir);
+    // The container is gone once its directory is (one rename); deleting its
+    // files can take a while and is not worth making `docker rm` wait for.
+    const doomed = path.join(this.trash, `${path.basename(dir)}-${randomBytes(4).toString('hex')}`);
+    try {
+      await fs.rename(dir, doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await rmrf(dir);
+      return;
+    }
+    void rmrf(doomed).catch(() => undefined);
   }
 
   /** `docker diff`: the writable layer against the layers the mount uses. */
