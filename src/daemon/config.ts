@@ -22,6 +22,8 @@ export interface DaemonConfig {
   registryMirrors: string[];
   /** Per-registry TLS material: <dir>/<host:port>/ca.crt, client.cert, client.key (Docker's certs.d layout). */
   registryCertsDir: string;
+  /** Cap on what one upload (load, import, build context, pulled layer) may decompress to; the disk's free space bounds it too. */
+  maxDecompressedSize: number;
 }
 
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
@@ -41,6 +43,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'insecure-registry': { type: 'string', multiple: true },
       'registry-mirror': { type: 'string', multiple: true },
       'registry-certs-dir': { type: 'string' },
+      'max-decompressed-size': { type: 'string' },
     },
     strict: true,
   });
@@ -62,7 +65,16 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     insecureRegistries: values['insecure-registry'] ?? listEnv(env.BERTH_INSECURE_REGISTRIES),
     registryMirrors: (values['registry-mirror'] ?? listEnv(env.BERTH_REGISTRY_MIRRORS)).map(mirrorUrl),
     registryCertsDir: values['registry-certs-dir'] ?? env.BERTH_REGISTRY_CERTS_DIR ?? '/etc/berth/certs.d',
+    maxDecompressedSize: byteSize(values['max-decompressed-size'] ?? env.BERTH_MAX_DECOMPRESSED_SIZE, '--max-decompressed-size'),
   };
+}
+
+/** "1073741824", "512m", "64g"; unset means no cap beyond the disk's free space. */
+function byteSize(v: string | undefined, flag: string): number {
+  if (v === undefined || v === '') return Number.POSITIVE_INFINITY;
+  const m = /^(\d+)([kmgt]?)b?$/i.exec(v.trim());
+  if (!m) throw new Error(`${flag} ${v}: not a size (want e.g. 512m or 64g)`);
+  return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
 }
 
 function listEnv(v: string | undefined): string[] {

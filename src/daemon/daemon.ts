@@ -39,6 +39,7 @@ import { ContainerFiles } from '../volume/container-files.ts';
 import { VolumeStore } from '../volume/volume-store.ts';
 import type { Logger } from '../core/log.ts';
 import type { DaemonConfig } from './config.ts';
+import { setInflateLimits } from '../image/decompress.ts';
 
 export const VERSION = '0.1.0';
 
@@ -53,6 +54,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const store = new SqliteStore(path.join(config.dataRoot, 'berth.db'));
   const runtimes = await detectRuntimes({ runc: 'runc', crun: 'crun' });
   if (!runtimes.runc) throw new Error('runc is not installed (run npm start, which installs it)');
+  setInflateLimits({ maxBytes: config.maxDecompressedSize, diskPath: config.dataRoot });
   const images = new ImageStore({
     root: path.join(config.dataRoot, 'image'),
     store,

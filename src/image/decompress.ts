@@ -1,6 +1,7 @@
 // Recognizes gzip, zstd or plain data by its first bytes and returns the
 // decompressed stream. Other compressions are refused with a clear error.
-import { Readable, pipeline } from 'node:stream';
+import { statfsSync } from 'node:fs';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { BerthError, invalid } from '../core/errors.ts';
 
@@ -53,15 +54,60 @@ export function peek(src: Readable, n: number): Promise<{ head: Buffer; stream: 
   });
 }
 
-/** The decompressed content of `src`, whatever of gzip/zstd/none it is. */
+/**
+ * Bounds on what one decompressed (or plain) upload may expand to, so that a
+ * small gzip bomb cannot fill the disk: an absolute cap and a reserve of free
+ * space on the data root's file system. Set once by the daemon's wiring.
+ */
+export interface InflateLimits {
+  maxBytes: number;
+  /** A directory on the file system that the data lands on (the data root). */
+  diskPath?: string;
+  /** Stop when less than this is free on diskPath. */
+  reserveBytes: number;
+}
+
+const limits: InflateLimits = { maxBytes: Number.POSITIVE_INFINITY, reserveBytes: 1 << 30 };
+const DISK_CHECK_EVERY = 64 << 20;
+
+export function setInflateLimits(l: Partial<InflateLimits>): void {
+  Object.assign(limits, l);
+}
+
+/** A pass-through that fails with an invalid error once the data outgrows the limits. */
+export function inflateGuard(what = 'the decompressed data'): Transform {
+  let total = 0;
+  let nextDiskCheck = DISK_CHECK_EVERY;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      if (total > limits.maxBytes) {
+        return cb(invalid(`${what} exceeds the limit of ${limits.maxBytes} bytes (--max-decompressed-size): refused as a possible compression bomb`));
+      }
+      if (limits.diskPath && total >= nextDiskCheck) {
+        nextDiskCheck = total + DISK_CHECK_EVERY;
+        try {
+          const st = statfsSync(limits.diskPath);
+          if (st.bavail * st.bsize < limits.reserveBytes) {
+            return cb(invalid(`${what} would fill the disk: less than ${limits.reserveBytes} bytes left free under the data root; refused`));
+          }
+        } catch {
+          // The data root is not stat-able: the absolute cap still holds.
+        }
+      }
+      cb(null, chunk);
+    },
+  });
+}
+
+/** The decompressed content of `src`, whatever of gzip/zstd/none it is, bounded by the inflate limits. */
 export async function decompressed(src: Readable): Promise<{ stream: Readable; compression: Compression }> {
   const { head, stream } = await peek(src, 6);
   const compression = detectCompression(head);
-  if (compression === 'none') return { stream, compression };
-  const inflate = compression === 'gzip' ? createGunzip() : createZstdDecompress();
-  const out = pipeline(stream, inflate, () => {
-    // errors reach the consumer through `inflate`, which pipeline destroys with them
-  });
+  const steps: NodeJS.ReadWriteStream[] = compression === 'none' ? [] : [compression === 'gzip' ? createGunzip() : createZstdDecompress()];
+  const out = pipeline([stream, ...steps, inflateGuard()], () => {
+    // errors reach the consumer through the last stream, which pipeline destroys with them
+  }) as unknown as Readable;
   return { stream: out, compression };
 }
 

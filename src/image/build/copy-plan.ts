@@ -6,12 +6,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, pipeline as pipeline2 } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { invalid } from '../../core/errors.ts';
-import { peek } from '../decompress.ts';
+import { inflateGuard, peek } from '../decompress.ts';
 import type { BuildContext } from './context.ts';
 
 export interface Owner {
@@ -176,7 +176,8 @@ async function addArchive(w: LayerWriter, file: string, destDir: string, opts: C
     return false;
   }
   const extract = tar.extract();
-  const src = gzip ? stream.pipe(createGunzip()) : stream;
+  // A gunzip error reaches the guard through the pipeline, and the extractor from there.
+  const src = gzip ? (pipeline2([stream, createGunzip(), inflateGuard(`ADD ${path.basename(file)}`)], () => {}) as unknown as Readable) : stream;
   src.on('error', (e) => extract.destroy(e));
   src.pipe(extract);
   for await (const entry of extract) {
