@@ -2,7 +2,8 @@
 // buildx plugin is installed). The body is the context tar (or a bare
 // Dockerfile); progress goes back as JSON lines: {"stream": ...} text,
 // {"aux": {"ID": ...}} for the image, {"errorDetail": ..., "error": ...} last
-// on failure. The X-Registry-Config header (credentials) is never read or logged.
+// on failure. The X-Registry-Config header (credentials by registry) serves
+// this build's base image pulls only and is never stored or logged.
 import type { Readable } from 'node:stream';
 import { BerthError, invalid, notImplemented } from '../../core/errors.ts';
 import { parseReference } from '../../core/reference.ts';
@@ -10,6 +11,8 @@ import type { Logger } from '../../core/log.ts';
 import type { Routes } from '../http/server.ts';
 import type { Ctx } from '../http/context.ts';
 import type { BuildEvent, BuildRequest } from '../../image/build/builder.ts';
+import type { RegistryAuth } from '../../agent/agent-api.ts';
+import { registryAuth } from './registry-auth.ts';
 
 export interface BuildBackend {
   build(body: Readable, req: BuildRequest, emit: (e: BuildEvent) => void): Promise<string>;
@@ -30,6 +33,26 @@ function jsonMap(ctx: Ctx, name: string): Record<string, string | null> {
     if (x !== null && typeof x !== 'string') throw invalid(`${name}: value of ${k} must be a string`);
   }
   return v as Record<string, string | null>;
+}
+
+/** X-Registry-Config: base64(url) JSON of {server: AuthConfig}, the CLI's every stored login. */
+function registryConfig(ctx: Ctx): Record<string, RegistryAuth> {
+  const raw = ctx.req.headers['x-registry-config'];
+  if (typeof raw !== 'string' || raw.trim() === '') return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(raw.trim(), 'base64').toString('utf8'));
+  } catch {
+    throw invalid('invalid X-Registry-Config header: not base64-encoded JSON');
+  }
+  const out: Record<string, RegistryAuth> = {};
+  if (doc && typeof doc === 'object') {
+    for (const [server, entry] of Object.entries(doc)) {
+      const auth = registryAuth(entry);
+      if (auth) out[server] = auth;
+    }
+  }
+  return out;
 }
 
 export function buildRoutes(r: Routes, builder: BuildBackend, log: Logger): void {
@@ -61,6 +84,8 @@ export function buildRoutes(r: Routes, builder: BuildBackend, log: Logger): void
       quiet: ctx.bool('q'),
       networkMode: ctx.query.get('networkmode') || 'default',
       rm: ctx.bool('rm', true) || ctx.bool('forcerm'),
+      pull: ctx.bool('pull'),
+      auths: registryConfig(ctx),
     };
     const out = ctx.stream(200, 'application/json');
     const write = (obj: unknown) => {

@@ -8,15 +8,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Agent, ContainerFsRef } from '../../agent/agent-api.ts';
-import { BerthError, invalid, isKind } from '../../core/errors.ts';
+import type { Agent, ContainerFsRef, ProgressMessage, RegistryAuth } from '../../agent/agent-api.ts';
+import { invalid, isKind } from '../../core/errors.ts';
 import { shortId } from '../../core/ids.ts';
+import { parseReference } from '../../core/reference.ts';
 import type { ContainerConfig, HostConfig, ImageRecord, ImageRunConfig } from '../../core/types.ts';
 import type { Store } from '../../store/store.ts';
 import { receiveContext, type BuildContext } from './context.ts';
 import { copyFromArchive, copyFromContext, LayerWriter, type Owner } from './copy-plan.ts';
 import { execForm, parseDockerfile, parseInstructions, type Instruction, type Stage } from './dockerfile.ts';
 import { expandWord, expandWords, healthcheck, keyValuePairs, nopCreatedBy, parseChmod, PREDEFINED_ARGS } from './instructions.ts';
+import { registryDomain } from '../registry/operations.ts';
 
 export interface BuildRequest {
   dockerfile: string;
@@ -31,10 +33,14 @@ export interface BuildRequest {
   networkMode: string;
   /** Remove RUN containers after a successful build (they always go after a failure). */
   rm: boolean;
+  /** --pull: pull every FROM image even when it is present (otherwise only missing ones are pulled). */
+  pull?: boolean;
+  /** Credentials by registry (the X-Registry-Config header), for this build's pulls only. */
+  auths?: Record<string, RegistryAuth>;
 }
 
-/** What the API streams: text lines, or the final image id. */
-export type BuildEvent = { stream: string } | { aux: { ID: string } };
+/** What the API streams: text lines, a base image's pull progress, or the final image id. */
+export type BuildEvent = { stream: string } | { aux: { ID: string } } | ProgressMessage;
 
 /** How the builder runs a RUN step: the head creates, starts and removes a real container. */
 export interface BuildContainers {
@@ -204,14 +210,7 @@ class BuildRun {
     let base: ImageRecord | undefined;
     const earlier = this.stageImages.get(ref.toLowerCase());
     if (earlier) base = await this.agent.images.inspect(earlier);
-    else if (ref !== 'scratch') {
-      try {
-        base = await this.agent.images.inspect(ref);
-      } catch (err) {
-        if (!isKind(err, 'not-found')) throw err;
-        throw new BerthError('not-found', `pull access denied for ${ref.replace(/:[^/:]*$/, '')}: the image is not present locally and this daemon does not pull from registries yet`);
-      }
-    }
+    else if (ref !== 'scratch') base = await this.baseOf(ref);
     if (base) {
       state.imageId = base.id;
       state.config = structuredClone(base.config.config ?? {});
@@ -224,6 +223,30 @@ class BuildRun {
       for (const t of triggers) for (const ins of parseInstructions(t)) await this.dispatch(ins, state, globals);
     }
     return state;
+  }
+
+  /** A FROM image: the local one unless --pull, else pulled with its progress in the build's output (as Docker's builder). */
+  private async baseOf(ref: string): Promise<ImageRecord> {
+    if (!this.req.pull) {
+      try {
+        return await this.agent.images.inspect(ref);
+      } catch (err) {
+        if (!isKind(err, 'not-found')) throw err;
+      }
+    }
+    let domain: string;
+    try {
+      domain = parseReference(ref).domain;
+    } catch {
+      // An image id or prefix is not a name a registry knows.
+      return this.agent.images.inspect(ref);
+    }
+    const auth = Object.entries(this.req.auths ?? {}).find(([server]) => registryDomain(server) === domain)?.[1];
+    const progress = (m: ProgressMessage) => {
+      if (!this.req.quiet) this.emitEvent(m);
+    };
+    const [pulled] = await this.agent.images.pull(ref, { auth }, progress);
+    return this.agent.images.inspect(pulled ?? ref);
   }
 
   /** Names visible to $VAR in a step: ARGs under the image's ENV. */
