@@ -7,6 +7,18 @@ import path from 'node:path';
 
 /** Mount points of every cgroup (v1 and v2) hierarchy on the host. */
 export async function cgroupMounts(): Promise<string[]> {
+  hierarchies ??= readCgroupMounts().catch((err: unknown) => {
+    hierarchies = undefined; // try again next time
+    throw err;
+  });
+  return hierarchies;
+}
+
+// The hierarchies do not change while Berth runs; mountinfo can be long on a
+// busy host (every container's overlay and netns), so it is read once.
+let hierarchies: Promise<string[]> | undefined;
+
+async function readCgroupMounts(): Promise<string[]> {
   const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
   const mounts: string[] = [];
   for (const line of text.split('\n')) {
@@ -34,16 +46,9 @@ export async function cgroupDirs(cgroupPath: string): Promise<string[]> {
   return out;
 }
 
+/** rmdir of a cgroup (they are removed with rmdir although they list files), children first. */
 async function removeTree(dir: string): Promise<void> {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  for (const e of entries) if (e.isDirectory()) await removeTree(path.join(dir, e.name));
-  // cgroup directories are removed with rmdir although they list files.
+  // Usually a leaf with no tasks left: one rmdir, no listing.
   for (let attempt = 0; ; attempt++) {
     try {
       await fs.rmdir(dir);
@@ -51,25 +56,28 @@ async function removeTree(dir: string): Promise<void> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
-      // EBUSY: tasks are still leaving the cgroup; give them a moment.
       if (code !== 'EBUSY' || attempt >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 20));
     }
+    // EBUSY: child cgroups, or tasks still leaving; remove the first, give the others a moment.
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const children = entries.filter((e) => e.isDirectory());
+    if (children.length > 0) await Promise.all(children.map((e) => removeTree(path.join(dir, e.name))));
+    else await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-/** Removes a container's cgroup directories from every hierarchy. */
+/** Removes a container's cgroup directories from every hierarchy (side by side). */
 export async function removeCgroup(cgroupPath: string): Promise<void> {
   if (!cgroupPath || cgroupPath === '/') return;
-  const errors: unknown[] = [];
-  for (const dir of await cgroupDirs(cgroupPath)) {
-    try {
-      await removeTree(dir);
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length) throw errors[0];
+  const results = await Promise.allSettled((await cgroupMounts()).map((mount) => removeTree(path.join(mount, cgroupPath))));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Reads a file in the container's cgroup under one v1 controller (or v2 "unified"). */

@@ -288,7 +288,14 @@ export class ConmonRuntime implements RuntimeApi {
         await this.clearRun(id, meta, runc);
         throw this.createError(result.message);
       }
-      const startedAt = nowRfc3339(); // before the process may run (and exit)
+      // Before the process may run (and exit). FinishedAt is the exit file's
+      // mtime, from the kernel's coarse clock (a few ms behind the precise
+      // one): the pid file runc just wrote has a time from that same clock,
+      // which keeps StartedAt <= FinishedAt for a process that ends at once.
+      const startedAt = await fs.stat(this.paths.pidFile(id), { bigint: true }).then(
+        (st) => rfc3339FromNs(st.mtimeNs),
+        () => nowRfc3339(),
+      );
       if (json) this.jsonLogs.follow(id, json);
       try {
         // runc's own exec fifo where we know its layout; `runc start` otherwise.
