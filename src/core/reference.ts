@@ -13,6 +13,8 @@ export interface Reference {
 const DEFAULT_DOMAIN = 'docker.io';
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
+/** Host name components or a bracketed IPv6 address, with an optional numeric port. */
+const DOMAIN = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
 export function parseReference(input: string): Reference {
@@ -42,6 +44,7 @@ export function parseReference(input: string): Reference {
       path = rest.slice(slash + 1);
     }
   }
+  if (!DOMAIN.test(domain)) throw invalid(`invalid reference format: ${input}`);
   if (domain === 'index.docker.io') domain = DEFAULT_DOMAIN;
   if (domain === DEFAULT_DOMAIN && !path.includes('/')) path = `library/${path}`;
   for (const part of path.split('/')) {

@@ -79,6 +79,8 @@ export function imageRoutes(r: Routes, images: ImageService): void {
       const repo = ctx.query.get('repo');
       if (!repo) throw invalid('repository name (repo) must be given');
       const tag = ctx.query.get('tag') || 'latest';
+      // Checked on its own: a "tag" holding "/" or ":" would otherwise re-split the reference.
+      if (!/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid(`invalid tag format: ${JSON.stringify(tag)}`);
       await images.tag(name, `${repo}:${tag}`);
       return ctx.send(201);
     }

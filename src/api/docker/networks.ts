@@ -4,6 +4,7 @@ import type { Routes } from '../http/server.ts';
 import { matchesLabels } from '../../head/containers.ts';
 import type { EndpointConfig, NetworkCreateRequest, NetworkRecord, NetworkService } from '../../head/networks.ts';
 import { parseFilters } from './filters.ts';
+import { checkNetworkConnect, checkNetworkCreate, checkNetworkDisconnect } from './network-schema.ts';
 
 const LS_FILTERS = ['driver', 'id', 'label', 'label!', 'name', 'scope', 'type', 'dangling'];
 const PREDEFINED = ['bridge', 'host', 'none'];
@@ -35,7 +36,8 @@ export function networkRoutes(r: Routes, networks: NetworkService): void {
 
   r.add('POST', '/networks/create', async (ctx) => {
     const body = (await ctx.json<NetworkCreateRequest>()) ?? ({} as NetworkCreateRequest);
-    if (typeof body !== 'object' || typeof body.Name !== 'string') throw invalid('Name: a network name is required');
+    if (typeof body !== 'object' || body === null || typeof body.Name !== 'string') throw invalid('Name: a network name is required');
+    checkNetworkCreate(body);
     ctx.send(201, await networks.create(body));
   });
 
@@ -53,6 +55,7 @@ export function networkRoutes(r: Routes, networks: NetworkService): void {
   r.add('POST', '/networks/:id/connect', async (ctx) => {
     const body = (await ctx.json<{ Container?: string; EndpointConfig?: EndpointConfig }>()) ?? {};
     if (!body.Container) throw invalid('Container: a container is required');
+    checkNetworkConnect(body);
     await networks.connect(ctx.param('id'), body.Container, body.EndpointConfig ?? undefined);
     ctx.send(200);
   });
@@ -60,6 +63,7 @@ export function networkRoutes(r: Routes, networks: NetworkService): void {
   r.add('POST', '/networks/:id/disconnect', async (ctx) => {
     const body = (await ctx.json<{ Container?: string; Force?: boolean }>()) ?? {};
     if (!body.Container) throw invalid('Container: a container is required');
+    checkNetworkDisconnect(body);
     await networks.disconnect(ctx.param('id'), body.Container, !!body.Force);
     ctx.send(200);
   });
