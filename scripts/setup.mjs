@@ -40,6 +40,10 @@ if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-cli', 
 if (mode === 'test' || mode === 'bench') {
   hostPackages.push({ pkg: 'docker-registry', has: () => onPath('docker-registry') }, { pkg: 'apache2-utils', has: () => onPath('htpasswd') });
 }
+// gcc and glibc's static libc build the security tests' syscall probe (test/fixtures/syscall-probe.c).
+if (mode === 'test') {
+  hostPackages.push({ pkg: 'gcc', has: () => onPath('gcc') }, { pkg: 'libc6-dev', has: () => existsSync('/usr/include/stdio.h') });
+}
 // debootstrap builds the Debian-based test image that build tests RUN real programs in.
 if (mode === 'test') hostPackages.push({ pkg: 'debootstrap', has: () => onPath('debootstrap') });
 // Debian's docker-compose (1.29, Python) drives the compose tests and the compose benchmark; debootstrap makes their Debian base image.

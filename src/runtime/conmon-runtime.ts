@@ -17,6 +17,7 @@ import { applySandbox, writeHosts } from './sandbox-files.ts';
 import { execFifoPath, releaseExecFifo } from './exec-fifo.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { hostDevices } from './host-devices.ts';
+import { mappedDevices, type DeviceMapping } from './devices.ts';
 import { boundingCapabilities, defaultNofile } from './host-limits.ts';
 import { JsonLogConverter } from './json-log/log-converter.ts';
 import { readJsonLog } from './json-log/read-json-log.ts';
@@ -25,6 +26,7 @@ import type { ConverterTarget } from './json-log/container-converter.ts';
 import { readK8sLog } from './k8s-log.ts';
 import { conmonLogSizeMax, logSettings, type LogSettings } from './log-config.ts';
 import { buildOciSpec, containerHostname, resources } from './oci-spec.ts';
+import type { OciDeviceRule } from './oci-types.ts';
 import { RuntimePaths } from './paths.ts';
 import { Runc } from './runc.ts';
 import { parseSignal } from './signals.ts';
@@ -200,6 +202,7 @@ export class ConmonRuntime implements RuntimeApi {
       defaultNofile: defaultNofile(),
       cgroupParent: this.cgroupParent,
       hostDevices: hc.Privileged ? await hostDevices() : undefined,
+      mappedDevices: await mappedDevices(hc.Devices as DeviceMapping[] | null | undefined),
       seccomp: true,
       availableCapabilities: boundingCapabilities(),
       initPath: hc.Init === true ? await initBinary() : undefined,
@@ -639,8 +642,9 @@ export class ConmonRuntime implements RuntimeApi {
     validId(id);
     const meta = await this.readMeta(id);
     if (!meta) throw notFound(`No such container: ${id}`);
-    const spec = JSON.parse(await fs.readFile(this.paths.config(id), 'utf8')) as { linux: { resources?: object } };
-    const res = resources(container, !!container.HostConfig.Privileged);
+    const spec = JSON.parse(await fs.readFile(this.paths.config(id), 'utf8')) as { linux: { resources?: { devices?: OciDeviceRule[] } } };
+    // Device rules (defaults plus --device) do not change on update: keep the bundle's.
+    const res = { ...resources(container, !!container.HostConfig.Privileged), ...(spec.linux.resources?.devices ? { devices: spec.linux.resources.devices } : {}) };
     // The next start uses the bundle's limits; a running container gets them now.
     spec.linux.resources = res;
     const tmp = `${this.paths.config(id)}.tmp`;

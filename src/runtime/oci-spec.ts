@@ -5,9 +5,11 @@ import path from 'node:path';
 import type { ContainerRecord, ImageRunConfig, MountPoint } from '../core/types.ts';
 import { invalid } from '../core/errors.ts';
 import { capabilitySet } from './capabilities.ts';
+import { deviceCgroupRules, type MappedDevices } from './devices.ts';
 import { defaultSeccompProfile } from './seccomp.ts';
+import { parseProfile, resolveProfile, type SeccompProfile } from './seccomp-profile.ts';
 import type { ExecUser } from './user.ts';
-import type { OciDevice, OciDeviceRule, OciMount, OciNamespace, OciResources, OciRlimit, OciSpec } from './oci-types.ts';
+import type { OciDevice, OciDeviceRule, OciMount, OciNamespace, OciResources, OciRlimit, OciSeccomp, OciSpec } from './oci-types.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -18,20 +20,23 @@ const MASKED_PATHS = [
 ];
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-// Docker's device cgroup rules for unprivileged containers.
+// Device-controller rules of unprivileged containers (Docker's and runc's
+// defaults): everything denied, mknod of any node allowed (using it is not),
+// then the few devices every container has. --device adds its own after these.
 const DEFAULT_DEVICE_RULES: OciDeviceRule[] = [
   { allow: false, access: 'rwm' },
   { allow: true, type: 'c', access: 'm' },
   { allow: true, type: 'b', access: 'm' },
   { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }, // null
-  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' }, // random
-  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' }, // full
-  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' }, // tty
   { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }, // zero
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' }, // full
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' }, // random
   { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' }, // urandom
-  { allow: true, type: 'c', major: 136, access: 'rwm' }, // pts
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' }, // tty
+  { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' }, // console
   { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' }, // ptmx
-  { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' }, // tun
+  { allow: true, type: 'c', major: 136, access: 'rwm' }, // pts
+  // Docker also lists a deny of fuse (10:229): already denied here, and cgroup v1 cannot punch it out of "c *:* m".
 ];
 
 export interface SpecInputs {
@@ -48,9 +53,11 @@ export interface SpecInputs {
   cgroupParent: string;
   /** Host devices, for privileged containers. */
   hostDevices?: OciDevice[];
+  /** HostConfig.Devices resolved on the host (devices.ts): nodes to make and the rules that allow them. */
+  mappedDevices?: MappedDevices;
   /** Capabilities the host can grant (its bounding set); default all. */
   availableCapabilities?: string[];
-  /** Apply the default seccomp filter (unless privileged or seccomp=unconfined). */
+  /** Apply seccomp filters at all (the default unless privileged or seccomp=unconfined, or the client's profile). */
   seccomp: boolean;
   /** A static init (tini) on the host, for --init: mounted as /sbin/docker-init and run as PID 1. */
   initPath?: string;
@@ -148,10 +155,13 @@ function resolvedMounts(mounts: MountPoint[]): OciMount[] {
   });
 }
 
-export function resources(c: ContainerRecord, privileged: boolean): OciResources {
+/** `deviceRules`: the rules of --device mappings, after the defaults (and --device-cgroup-rule after them). */
+export function resources(c: ContainerRecord, privileged: boolean, deviceRules: OciDeviceRule[] = []): OciResources {
   const hc = c.HostConfig;
   const res: OciResources = {
-    devices: privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES.map((r) => ({ ...r })),
+    devices: privileged
+      ? [{ allow: true, access: 'rwm' }]
+      : [...DEFAULT_DEVICE_RULES.map((r) => ({ ...r })), ...deviceRules, ...deviceCgroupRules(hc.DeviceCgroupRules as string[] | null | undefined)],
   };
   const memory: NonNullable<OciResources['memory']> = {};
   if (hc.Memory && hc.Memory > 0) {
@@ -215,9 +225,18 @@ function namespaces(c: ContainerRecord): OciNamespace[] {
   return ns;
 }
 
-function securityOpts(list: string[] | null | undefined): { noNewPrivileges: boolean; seccompUnconfined: boolean } {
+/** Privileged containers have every host device already: only mappings to another path add a node. */
+function privilegedExtras(mapped: OciDevice[] | undefined, host: OciDevice[] | undefined): OciDevice[] {
+  const taken = new Set((host ?? []).map((d) => d.path));
+  return (mapped ?? []).filter((d) => !taken.has(d.path));
+}
+
+/** seccomp: 'default' (Berth's profile), 'unconfined', or a client's profile (the JSON text of seccomp=FILE). */
+type SeccompChoice = { kind: 'default' } | { kind: 'unconfined' } | { kind: 'custom'; profile: SeccompProfile };
+
+function securityOpts(list: string[] | null | undefined): { noNewPrivileges: boolean; seccomp: SeccompChoice } {
   let noNewPrivileges = false;
-  let seccompUnconfined = false;
+  let seccomp: SeccompChoice = { kind: 'default' };
   for (const raw of list ?? []) {
     const opt = raw.trim();
     const [key, value] = opt.includes('=') ? opt.split(/=(.*)/s) : opt.split(/:(.*)/s);
@@ -226,15 +245,23 @@ function securityOpts(list: string[] | null | undefined): { noNewPrivileges: boo
       else if (value === 'false') noNewPrivileges = false;
       else throw invalid(`invalid --security-opt 2: "${opt}"`);
     } else if (key === 'seccomp') {
-      if (value === 'unconfined') seccompUnconfined = true;
-      else throw invalid(`custom seccomp profiles are not supported yet: "${opt}"`);
-    } else if (key === 'apparmor' || key === 'label') {
+      if (value === 'unconfined') seccomp = { kind: 'unconfined' };
+      else if (value === 'builtin' || value === '') seccomp = { kind: 'default' };
+      else seccomp = { kind: 'custom', profile: parseProfile(value ?? '') };
+    } else if (key === 'apparmor' || key === 'label' || key === 'systempaths') {
       // No AppArmor or SELinux on these hosts: accepted and ignored.
     } else {
       throw invalid(`invalid --security-opt 1: "${opt}"`);
     }
   }
-  return { noNewPrivileges, seccompUnconfined };
+  return { noNewPrivileges, seccomp };
+}
+
+/** Docker: privileged and unconfined run without a filter, unless privileged comes with a profile of the client's. */
+function seccompFilter(choice: SeccompChoice, privileged: boolean, caps: string[], enabled: boolean): OciSeccomp | undefined {
+  if (!enabled || choice.kind === 'unconfined') return undefined;
+  if (choice.kind === 'custom') return resolveProfile(choice.profile, { capabilities: caps });
+  return privileged ? undefined : defaultSeccompProfile(caps);
 }
 
 /** HostConfig.ConsoleSize [height, width]: the client's terminal, so that the process starts at its size. */
@@ -253,6 +280,7 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
   const hostname = containerHostname(c);
   const caps = capabilitySet({ privileged, capAdd: hc.CapAdd, capDrop: hc.CapDrop, available: inp.availableCapabilities });
   const sec = securityOpts(hc.SecurityOpt);
+  const seccomp = seccompFilter(sec.seccomp, privileged, caps, inp.seccomp);
   if (!c.Path) throw invalid('No command specified');
 
   const mounts = dockerMounts({ privileged, shmSize: hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : DEFAULT_SHM_SIZE });
@@ -301,10 +329,12 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
     linux: {
       namespaces: namespaces(c),
       cgroupsPath: `/${(typeof hc.CgroupParent === 'string' && hc.CgroupParent ? hc.CgroupParent : inp.cgroupParent).replace(/^\/+|\/+$/g, '')}/${c.Id}`,
-      resources: resources(c, privileged),
+      resources: resources(c, privileged, inp.mappedDevices?.rules),
       ...(Object.keys(sysctl).length ? { sysctl } : {}),
-      ...(privileged ? { devices: inp.hostDevices ?? [] } : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
-      ...(!privileged && !sec.seccompUnconfined && inp.seccomp ? { seccomp: defaultSeccompProfile(caps) } : {}),
+      ...(privileged
+        ? { devices: [...(inp.hostDevices ?? []), ...privilegedExtras(inp.mappedDevices?.devices, inp.hostDevices)] }
+        : { devices: inp.mappedDevices?.devices ?? [], maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
+      ...(seccomp ? { seccomp } : {}),
     },
   };
   if (!path.posix.isAbsolute(spec.process.cwd)) throw invalid(`the working directory '${spec.process.cwd}' is invalid, it needs to be an absolute path`);

@@ -70,6 +70,7 @@ export interface OciSeccomp {
   defaultAction: string;
   defaultErrnoRet?: number;
   architectures: string[];
+  flags?: string[];
   syscalls: OciSeccompRule[];
 }
 
