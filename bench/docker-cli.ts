@@ -21,7 +21,8 @@ const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2 };
 
 /** A docker CLI bound to `host` with a private config directory (no user settings, contexts or hints). */
 export function dockerCli(host: string, configDir: string): Cli {
-  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: configDir, DOCKER_CLI_HINTS: 'false' };
+  // DOCKER_BUILDKIT=0: no buildx plugin here; both engines get the classic builder API.
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: configDir, DOCKER_CLI_HINTS: 'false', DOCKER_BUILDKIT: '0' };
   for (const k of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_API_VERSION', 'NODE_TEST_CONTEXT']) delete env[k];
 
   function run(args: string[], timeoutMs = 120_000): Promise<CliResult> {

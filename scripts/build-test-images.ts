@@ -165,7 +165,7 @@ async function whiteoutLayer(): Promise<Buffer> {
 
 // ---------------------------------------------------------------- archives
 
-interface ImageSpec {
+export interface ImageSpec {
   ref: string;
   layers: { tar: Buffer; createdBy: string }[];
   config: Record<string, unknown>;
@@ -173,13 +173,13 @@ interface ImageSpec {
   extraHistory?: string[];
 }
 
-interface BuiltImage {
+export interface BuiltImage {
   archive: Buffer;
   id: string;
   diffIds: string[];
 }
 
-async function buildArchive(spec: ImageSpec): Promise<BuiltImage> {
+export async function buildArchive(spec: ImageSpec): Promise<BuiltImage> {
   const diffIds = spec.layers.map((l) => 'sha256:' + sha256(l.tar));
   const history: Record<string, unknown>[] = spec.layers.map((l) => ({ created: CREATED, created_by: l.createdBy }));
   for (const h of spec.extraHistory ?? []) history.push({ created: CREATED, created_by: h, empty_layer: true });

@@ -33,6 +33,8 @@ export interface StartOptions {
   args?: string[];
   /** Extra environment for the daemon. */
   env?: Record<string, string>;
+  /** Extra node flags before the entry point (e.g. --cpu-prof for the bench). */
+  nodeArgs?: string[];
   logLevel?: string;
   /** How long to wait for GET /_ping to answer 200 (default 30 s). */
   startTimeoutMs?: number;
@@ -158,6 +160,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
     if (!existsSync(entry)) throw new Error(`daemon entry point ${entry} does not exist`);
     const args = [
       '--disable-warning=ExperimentalWarning',
+      ...(opts.nodeArgs ?? []),
       entry,
       '--data-root',
       dataRoot,
