@@ -1,6 +1,7 @@
 // Daemon configuration from flags and environment (flags win).
 import { parseArgs } from 'node:util';
 import { isLevel, type Level } from './logger.ts';
+import { checkTlsListeners, hostListeners, type TlsFiles } from './tls-listen.ts';
 
 export interface DaemonConfig {
   dataRoot: string;
@@ -14,8 +15,12 @@ export interface DaemonConfig {
   /** The default bridge's device (default <tag>0) and subnet (default: the first free pool). */
   bridgeName?: string;
   defaultSubnet?: string;
-  /** "host:port" for a plain-HTTP TCP listener without authentication (tests only; TLS comes with -H tcp://). */
+  /** "host:port" for a plain-HTTP TCP listener without authentication (tests only; the one way to plain TCP). */
   insecureTcp?: string;
+  /** TCP listeners served over TLS with verified client certificates (--tls-listen host:port, -H tcp://host:port). */
+  tlsListen: string[];
+  /** --tlscert, --tlskey, --tlscacert: required together whenever tlsListen is set. */
+  tls: TlsFiles;
   /** Registries (host[:port] or CIDR) that may use plain HTTP or unverified TLS; loopback may use plain HTTP anyway. */
   insecureRegistries: string[];
   /** Mirrors of Docker Hub, tried first for pulls. */
@@ -40,6 +45,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'bridge-name': { type: 'string' },
       'default-subnet': { type: 'string' },
       'insecure-tcp': { type: 'string' },
+      'tls-listen': { type: 'string', multiple: true },
+      host: { type: 'string', short: 'H', multiple: true },
+      tlscert: { type: 'string' },
+      tlskey: { type: 'string' },
+      tlscacert: { type: 'string' },
+      // Accepted for Docker's spelling: client certificates are always verified.
+      tlsverify: { type: 'boolean' },
       'insecure-registry': { type: 'string', multiple: true },
       'registry-mirror': { type: 'string', multiple: true },
       'registry-certs-dir': { type: 'string' },
@@ -51,6 +63,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
   const runRoot = values['run-root'] ?? env.BERTH_RUN_ROOT ?? '/run/berth';
   const logLevel = values['log-level'] ?? env.BERTH_LOG_LEVEL ?? 'warn';
   if (!isLevel(logLevel)) throw new Error(`--log-level must be one of debug, info, warn, error (got ${logLevel})`);
+  const tlsListen = [...(values['tls-listen'] ?? []), ...hostListeners(values.host ?? [])];
+  const tls: TlsFiles = { cert: values.tlscert, key: values.tlskey, ca: values.tlscacert };
+  checkTlsListeners(tlsListen, tls);
   return {
     dataRoot,
     runRoot,
@@ -62,6 +77,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     bridgeName: values['bridge-name'] ?? env.BERTH_BRIDGE_NAME,
     defaultSubnet: values['default-subnet'] ?? env.BERTH_DEFAULT_SUBNET,
     insecureTcp: values['insecure-tcp'],
+    tlsListen,
+    tls,
     insecureRegistries: values['insecure-registry'] ?? listEnv(env.BERTH_INSECURE_REGISTRIES),
     registryMirrors: (values['registry-mirror'] ?? listEnv(env.BERTH_REGISTRY_MIRRORS)).map(mirrorUrl),
     registryCertsDir: values['registry-certs-dir'] ?? env.BERTH_REGISTRY_CERTS_DIR ?? '/etc/berth/certs.d',

@@ -39,6 +39,7 @@ import { ContainerFiles } from '../volume/container-files.ts';
 import { VolumeStore } from '../volume/volume-store.ts';
 import type { Logger } from '../core/log.ts';
 import type { DaemonConfig } from './config.ts';
+import { loadTlsMaterial, tcpAddress } from './tls-listen.ts';
 import { setInflateLimits } from '../image/decompress.ts';
 
 export const VERSION = '0.1.0';
@@ -131,6 +132,14 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     if (!m) throw new Error(`--insecure-tcp must be host:port (got ${config.insecureTcp})`);
     const port = await server.listenTcp(Number(m[2]), m[1]);
     log.warn('serving the API over plain TCP without authentication (--insecure-tcp)', { address: `${m[1]}:${port}` });
+  }
+  if (config.tlsListen.length) {
+    const tls = loadTlsMaterial(config.tls);
+    for (const listen of config.tlsListen) {
+      const { host, port } = tcpAddress(listen, '--tls-listen');
+      const bound = await server.listenTcp(port, host, tls);
+      log.info('serving the API over TLS, client certificates verified', { tlsAddress: `${host}:${bound}` });
+    }
   }
 
   return {

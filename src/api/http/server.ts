@@ -1,6 +1,7 @@
 // HTTP server for the Docker Engine API: routing, the /v1.NN prefix and
 // version checks, common headers, error answers and connection hijacking.
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import FindMyWay from 'find-my-way';
 import type { Logger } from '../../core/log.ts';
@@ -16,6 +17,12 @@ export const API_VERSION_STRING = '1.50';
 export const MIN_API_VERSION_STRING = '1.24';
 
 const VERSION_PREFIX = /^\/v(\d+)\.(\d+)(?=\/)/;
+
+export interface TcpTls {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+}
 
 export interface Routes {
   add(method: Method | Method[], path: string, handler: Handler): void;
@@ -40,8 +47,13 @@ export class ApiServer implements Routes {
     this.server = this.createServer();
   }
 
-  private createServer(): http.Server {
-    const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
+  /** With `tls`: HTTPS that requires a client certificate signed by tls.ca (Docker's --tlsverify). */
+  private createServer(tls?: TcpTls): http.Server {
+    const options = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 };
+    const server = tls
+      ? // allowHalfOpen: a client ends its stdin of an attach with TLS close_notify and still reads the output.
+        https.createServer({ ...options, allowHalfOpen: true, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true })
+      : http.createServer(options);
     server.on('request', (req, res) => void this.dispatch(req, res, undefined));
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       if (head.length > 0) socket.unshift(head);
@@ -69,9 +81,9 @@ export class ApiServer implements Routes {
     });
   }
 
-  /** Also serves on a TCP address (plain HTTP: test use only until TLS exists); resolves with the bound port. */
-  listenTcp(port: number, host: string): Promise<number> {
-    const server = this.createServer();
+  /** Also serves on a TCP address (over TLS when given, plain HTTP only for --insecure-tcp); resolves with the bound port. */
+  listenTcp(port: number, host: string, tls?: TcpTls): Promise<number> {
+    const server = this.createServer(tls);
     this.extra.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
