@@ -1,5 +1,6 @@
 // Turns a Docker create request into a container record: merges the image's
 // defaults, resolves the command line and validates what the runtime cannot.
+import { checkCpusets } from '../core/cpuset.ts';
 import { invalid } from '../core/errors.ts';
 import type { ContainerConfig, ContainerRecord, HealthConfig, HostConfig, ImageRecord } from '../core/types.ts';
 
@@ -172,6 +173,7 @@ function normalizeHostConfig(given: HostConfig, input: CreateInput): HostConfig 
   if (hc.Memory && hc.MemorySwap && hc.MemorySwap > 0 && hc.MemorySwap < hc.Memory) {
     throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
   }
+  checkCpusets(hc, input.cpus);
   if (hc.NanoCpus !== undefined && hc.NanoCpus !== 0) {
     if (hc.NanoCpus < 0 || hc.NanoCpus > input.cpus * 1e9 || hc.NanoCpus < 1e7) {
       throw invalid(`Range of CPUs is from 0.01 to ${input.cpus.toFixed(2)}, as there are only ${input.cpus} CPUs available`);

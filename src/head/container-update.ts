@@ -1,5 +1,6 @@
 // `docker update`: new resource limits and restart policy for a container,
 // stored first, then applied by the node (its cgroup too while it runs).
+import { checkCpusets } from '../core/cpuset.ts';
 import { invalid } from '../core/errors.ts';
 import type { HostConfig, RestartPolicy } from '../core/types.ts';
 import type { Agent } from '../agent/agent-api.ts';
@@ -21,6 +22,7 @@ export async function updateContainer(deps: { agent: Agent; containers: Containe
       if (typeof v !== 'string') throw invalid(`invalid value for ${key}: expected a string`);
     } else if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`invalid value for ${key}: expected an integer`);
   }
+  checkCpusets(req, deps.cpus);
   const c = await deps.containers.mutate(ref, async (c) => {
     const hc: HostConfig = { ...c.HostConfig };
     if (req.RestartPolicy && (req.RestartPolicy.Name as string) !== '') {

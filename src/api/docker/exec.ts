@@ -4,6 +4,7 @@ import { invalid } from '../../core/errors.ts';
 import type { ExecConfig, ExecService } from '../../head/exec.ts';
 import type { Ctx } from '../http/context.ts';
 import type { Routes } from '../http/server.ts';
+import { checkExecCreate } from './exec-schema.ts';
 import { readExact } from './read-exact.ts';
 import { size } from './attach.ts';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.ts';
@@ -14,6 +15,7 @@ export function execRoutes(r: Routes, execs: ExecService): void {
   r.add('POST', '/containers/:id/exec', async (ctx) => {
     const body = (await ctx.json<ExecConfig>()) ?? {};
     if (typeof body !== 'object' || Array.isArray(body)) throw invalid('invalid exec configuration: expected a JSON object');
+    checkExecCreate(body);
     if (body.DetachKeys) parseDetachKeys(body.DetachKeys);
     const rec = await execs.create(ctx.param('id'), body);
     ctx.send(201, { Id: rec.ID });
