@@ -31,6 +31,9 @@ const hostPackages = [
   { pkg: 'tini', has: () => onPath('tini-static') },
   // busybox-static builds the test images (a static binary works in any rootfs).
   { pkg: 'busybox-static', has: () => onPath('busybox') && isStatic() },
+  // docker build's ADD unpacks bzip2 and xz tarballs through them.
+  { pkg: 'bzip2', has: () => onPath('bzip2') },
+  { pkg: 'xz-utils', has: () => onPath('xz') },
 ];
 if (mode === 'bench') hostPackages.push({ pkg: 'docker.io', has: () => onPath('dockerd') && onPath('containerd') });
 // wrk drives HTTP through a published port in the bench (the same client for both engines).

@@ -15,8 +15,9 @@ import { parseReference } from '../../core/reference.ts';
 import type { ContainerConfig, HostConfig, ImageRecord, ImageRunConfig } from '../../core/types.ts';
 import type { Store } from '../../store/store.ts';
 import { receiveContext, type BuildContext } from './context.ts';
-import { copyFromArchive, copyFromContext, LayerWriter, type Owner } from './copy-plan.ts';
+import { copyFromArchive, copyFromContext, copyGlobFromArchive, globParts, LayerWriter, type Owner } from './copy-plan.ts';
 import { execForm, parseDockerfile, parseInstructions, type Instruction, type Stage } from './dockerfile.ts';
+import { expandHeredoc, runCommand } from './heredoc.ts';
 import { expandWord, expandWords, healthcheck, keyValuePairs, nopCreatedBy, parseChmod, PREDEFINED_ARGS } from './instructions.ts';
 import { registryDomain } from '../registry/operations.ts';
 
@@ -143,9 +144,9 @@ class BuildRun {
     const last = stages[stages.length - 1];
     const labels = Object.entries(this.req.labels);
     const extra: Instruction[] = labels.length
-      ? [{ keyword: 'LABEL', args: labels.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' '), flags: new Map(), text: '', line: 0 }]
+      ? [{ keyword: 'LABEL', args: labels.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' '), flags: new Map(), text: '', line: 0, heredocs: [], head: '' }]
       : [];
-    if (extra.length) extra[0].text = `LABEL ${extra[0].args}`;
+    if (extra.length) extra[0].text = extra[0].head = `LABEL ${extra[0].args}`;
     this.total = df.globalArgs.length + stages.reduce((n, s) => n + 1 + s.instructions.length, 0) + extra.length;
 
     // Global ARGs: only FROM lines see them (and ARGs in stages that re-declare them).
@@ -415,8 +416,11 @@ class BuildRun {
   }
 
   private async runStep(ins: Instruction, state: StageState): Promise<void> {
-    for (const f of ins.flags.keys()) if (f !== 'network') throw invalid(`RUN --${f} is not supported by this builder`);
-    const cmd = execForm(ins.args) ?? [...this.shell(state), ins.args];
+    // Docker's classic builder refuses every RUN flag (--mount, --security) with this message; --network we run.
+    for (const f of ins.flags.keys()) {
+      if (f !== 'network') throw invalid(`the --${f} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
+    }
+    const cmd = runCommand(ins, this.shell(state));
     // Build args reach the command as environment (ENV of the same name wins).
     const envNames = new Set((state.config.Env ?? []).map((e) => e.split('=')[0]));
     const argEnv = [...state.args].filter(([k]) => !envNames.has(k)).map(([k, v]) => `${k}=${v}`);
@@ -531,9 +535,12 @@ class BuildRun {
     const keyword = ins.keyword;
     const allowed = keyword === 'COPY' ? ['from', 'chown', 'chmod', 'link'] : ['chown', 'chmod', 'link'];
     for (const f of ins.flags.keys()) if (!allowed.includes(f)) throw invalid(`${keyword} --${f} is not supported by this builder`);
-    const list = execForm(ins.args)?.map((a) => expandWord(a, env)) ?? expandWords(ins.args, env);
+    const list = execForm(ins.head)?.map((a) => expandWord(a, env)) ?? expandWords(ins.head, env);
     if (list.length < 2) throw invalid(`${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`);
-    const sources = list.slice(0, -1);
+    const named = list.slice(0, -1);
+    // `COPY <<EOF /dest`: a here-document becomes a file of its own.
+    const docs = named.flatMap((s) => ins.heredocs.filter((h) => /^<<-?["']?/.test(s) && s.replace(/^<<-?["']?|["']$/g, '') === h.name));
+    const sources = named.filter((s) => !/^<<-?["']?[A-Za-z_]/.test(s) || docs.length === 0);
     for (const s of sources) if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw invalid(`${keyword} of remote URLs is not supported by this builder: ${s}`);
     let dest = list[list.length - 1];
     const trailing = dest.endsWith('/') || dest.endsWith('/.') || dest === '.';
@@ -547,14 +554,23 @@ class BuildRun {
     const w = new LayerWriter(file);
     const from = ins.flags.get('from');
     try {
+      if (docs.length + sources.length > 1 && !opts.dest.endsWith('/') && !opts.destIsDir) {
+        throw invalid(`When using ${keyword} with more than one source file, the destination must be a directory and end with a /`);
+      }
+      for (const h of docs) {
+        const name = (opts.destIsDir || opts.dest.endsWith('/') ? path.posix.join(opts.dest, h.name) : opts.dest).slice(1);
+        const body = Buffer.from(h.expand ? expandHeredoc(h.content, env) : h.content);
+        await w.add({ name, type: 'file', size: body.length, mode: chmod ?? 0o644, uid: owner.uid, gid: owner.gid, mtime: new Date(0) }, body);
+      }
       if (from) await this.stageFiles(w, from, sources, opts);
-      else await copyFromContext(w, this.ctx, sources, opts, keyword);
+      else if (sources.length > 0) await copyFromContext(w, this.ctx, sources, opts, keyword);
     } catch (err) {
       w.abort();
       throw err;
     }
     const hash = await w.finish();
-    const text = `${keyword} ${ins.flags.has('chown') ? `--chown=${owner.uid}:${owner.gid} ` : ''}${chmod !== undefined ? `--chmod=${chmod.toString(8)} ` : ''}${from ? `--from=${from} ` : ''}${JSON.stringify(sources)} ${dest}`;
+    const docText = docs.map((h) => `<<${h.name}`).join(' ');
+    const text = `${keyword}${docText ? ' ' + docText : ''} ${ins.flags.has('chown') ? `--chown=${owner.uid}:${owner.gid} ` : ''}${chmod !== undefined ? `--chmod=${chmod.toString(8)} ` : ''}${from ? `--from=${from} ` : ''}${JSON.stringify(sources)} ${dest}`;
     const createdBy = nopCreatedBy(this.shell(state), `${text} (content ${hash.slice(0, 16)})`);
     if (await this.useCache(state, `${createdBy} ${hash}`)) return;
     const parent = await this.baseImage(state);
@@ -576,7 +592,19 @@ class BuildRun {
         throw invalid('When using COPY with more than one source file, the destination must be a directory and end with a /');
       }
       for (const s of sources) {
-        if (/[*?[]/.test(s)) throw invalid(`COPY --from with a wildcard (${s}) is not supported by this builder`);
+        if (/[*?[]/.test(s)) {
+          if (!opts.dest.endsWith('/') && !opts.destIsDir) {
+            throw invalid('When using COPY with more than one source file, the destination must be a directory and end with a /');
+          }
+          const { dir, pattern } = globParts(path.posix.resolve('/', s));
+          const got = await this.agent.files.getArchive(ref, dir).catch((err: unknown) => {
+            if (isKind(err, 'not-found')) return undefined;
+            throw err;
+          });
+          const n = got ? await copyGlobFromArchive(w, got.tar, path.posix.basename(dir), pattern, { ...opts, destIsDir: true }) : 0;
+          if (n === 0) throw invalid(`COPY failed: no source files were specified (nothing matches ${s} in ${from})`);
+          continue;
+        }
         const src = path.posix.resolve('/', s);
         let got;
         try {

@@ -8,7 +8,8 @@ import { createReadStream, createWriteStream, promises as fs, type Stats } from 
 import path from 'node:path';
 import { Readable, pipeline as pipeline2 } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { spawn } from 'node:child_process';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
 import tar from 'tar-stream';
 import { invalid } from '../../core/errors.ts';
 import { inflateGuard, peek } from '../decompress.ts';
@@ -82,6 +83,8 @@ export class LayerWriter {
   }
 
   abort(): void {
+    // The file's pipeline then ends with a premature close: nobody waits for it any more.
+    this.done.catch(() => undefined);
     this.pack.destroy();
   }
 }
@@ -167,17 +170,48 @@ async function addTree(w: LayerWriter, ctx: BuildContext, rel: string, target: s
   }
 }
 
-/** ADD of a local tar (plain or gzip): its entries go under the destination directory. False when not an archive. */
+const isTarHeader = (head: Buffer) => head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
+
+/** The file's bytes, decompressed (and guarded) when it is gzip, bzip2, xz or zstd: the compressions Docker's ADD recognizes. */
+async function decompressedFile(file: string): Promise<Readable> {
+  const { head, stream } = await peek(createReadStream(file), 6);
+  const guarded = (decoder: NodeJS.ReadWriteStream) =>
+    // A decoder error reaches the guard through the pipeline, and the extractor from there.
+    pipeline2([stream, decoder, inflateGuard(`ADD ${path.basename(file)}`)], () => {}) as unknown as Readable;
+  if (head[0] === 0x1f && head[1] === 0x8b) return guarded(createGunzip());
+  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return guarded(createZstdDecompress());
+  const tool = head.subarray(0, 3).toString('latin1') === 'BZh' ? 'bzip2' : head.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? 'xz' : '';
+  if (!tool) return stream;
+  // Debian's bzip2 and xz-utils, as a filter: streams Node's zlib does not speak.
+  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdin.on('error', () => undefined);
+  stream.pipe(child.stdin);
+  const guard = inflateGuard(`ADD ${path.basename(file)}`);
+  child.stdout.pipe(guard);
+  child.on('close', (code) => {
+    if (code !== 0) guard.destroy(new Error(`${tool} -dc failed: ${err.trim() || `exit code ${code}`}`));
+  });
+  child.on('error', (e) => guard.destroy(e));
+  guard.on('close', () => child.kill());
+  return guard;
+}
+
+/** ADD of a local tar (plain or compressed): its entries go under the destination directory. False when not an archive. */
 async function addArchive(w: LayerWriter, file: string, destDir: string, opts: CopyOptions): Promise<boolean> {
-  const { head, stream } = await peek(createReadStream(file), 512);
-  const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  if (!gzip && !(head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar')) {
-    stream.destroy();
+  let head: Buffer;
+  let src: Readable;
+  try {
+    ({ head, stream: src } = await peek(await decompressedFile(file), 512));
+  } catch {
+    return false; // compressed-looking data that does not decompress: copied as it is
+  }
+  if (!isTarHeader(head)) {
+    src.destroy();
     return false;
   }
   const extract = tar.extract();
-  // A gunzip error reaches the guard through the pipeline, and the extractor from there.
-  const src = gzip ? (pipeline2([stream, createGunzip(), inflateGuard(`ADD ${path.basename(file)}`)], () => {}) as unknown as Readable) : stream;
   src.on('error', (e) => extract.destroy(e));
   src.pipe(extract);
   for await (const entry of extract) {
@@ -275,3 +309,61 @@ export async function copyFromArchive(w: LayerWriter, source: string, archive: R
 }
 
 export { Readable };
+
+/**
+ * COPY --from with a wildcard: `archive` is the tar of the pattern's fixed
+ * leading directory (entries under `base`, its last component); every entry
+ * `depth` levels below that matches `pattern` is copied as a named source
+ * would be (a file into the destination directory, a directory's contents
+ * into it). Returns how many entries matched.
+ */
+export async function copyGlobFromArchive(w: LayerWriter, archive: Readable, base: string, pattern: string, opts: CopyOptions): Promise<number> {
+  const re = globRegex(pattern);
+  const depth = pattern.split('/').length;
+  const dest = opts.dest.replace(/^\/+/, '').replace(/\/+$/, '');
+  const extract = tar.extract();
+  archive.on('error', (e) => extract.destroy(e));
+  archive.pipe(extract);
+  let matched = 0;
+  for await (const entry of extract) {
+    const h = entry.header;
+    let name = h.name.replace(/^(\.?\/)+/, '').replace(/\/+$/, '');
+    if (base) {
+      if (name !== base && !name.startsWith(base + '/')) {
+        entry.resume();
+        continue;
+      }
+      name = name.slice(base.length + 1);
+    }
+    const parts = name.split('/').filter(Boolean);
+    if (parts.length < depth || !re.test(parts.slice(0, depth).join('/'))) {
+      entry.resume();
+      continue;
+    }
+    if (parts.length === depth) matched++;
+    // A matched directory itself: its contents land in the destination.
+    if (parts.length === depth && h.type === 'directory') {
+      entry.resume();
+      continue;
+    }
+    const rel = parts.length === depth ? parts[depth - 1] : parts.slice(depth).join('/');
+    const target = dest ? `${dest}/${rel}` : rel;
+    const owner = opts.owner.uid !== 0 || opts.owner.gid !== 0 ? opts.owner : { uid: h.uid ?? 0, gid: h.gid ?? 0 };
+    const common = { name: target, mode: opts.chmod ?? h.mode, uid: owner.uid, gid: owner.gid, mtime: h.mtime };
+    if (h.type === 'file') {
+      await w.add({ ...common, type: 'file', size: h.size }, entry);
+      continue;
+    }
+    if (h.type === 'directory') await w.add({ ...common, type: 'directory' });
+    else if (h.type === 'symlink') await w.add({ ...common, type: 'symlink', linkname: h.linkname });
+    entry.resume();
+  }
+  return matched;
+}
+
+/** Splits "/a/b/*.txt" into the fixed directory ("/a/b") and the pattern below it ("*.txt"). */
+export function globParts(source: string): { dir: string; pattern: string } {
+  const parts = source.split('/').filter(Boolean);
+  const first = parts.findIndex((p) => GLOB.test(p));
+  return { dir: '/' + parts.slice(0, first).join('/'), pattern: parts.slice(first).join('/') };
+}

@@ -15,6 +15,46 @@ export interface Instruction {
   text: string;
   /** 1-based. */
   line: number;
+  /** Here-documents (`RUN <<EOF`, `COPY <<EOF /dest`), in the order the first line names them. */
+  heredocs: Heredoc[];
+  /** With heredocs: the first line alone (continuations joined), without the documents. */
+  head: string;
+}
+
+export interface Heredoc {
+  name: string;
+  /** The document's lines, each ending in "\n" (leading tabs gone for <<-). */
+  content: string;
+  /** Unquoted delimiter: $VAR in the content is expanded (quoted 'EOF' or "EOF" keeps it literal). */
+  expand: boolean;
+}
+
+const HEREDOC_KEYWORDS = new Set(['RUN', 'COPY', 'ADD']);
+const HEREDOC_MARK = /<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2/g;
+
+/** Splits raw arguments into the first line and its here-documents (none: undefined). */
+function splitHeredocs(raw: string, escape: string): { head: string; rest: string; heredocs: Heredoc[] } | undefined {
+  const lines = raw.split(/\r?\n/);
+  let i = 0;
+  let head = lines[0];
+  while (head.endsWith(escape) && i + 1 < lines.length) head = head.slice(0, -escape.length) + lines[++i];
+  const marks = [...head.matchAll(HEREDOC_MARK)];
+  if (marks.length === 0) return undefined;
+  const rest = lines.slice(i + 1);
+  const heredocs: Heredoc[] = [];
+  let at = 0;
+  for (const m of marks) {
+    const strip = m[1] === '-';
+    const body: string[] = [];
+    while (at < rest.length) {
+      const line = strip ? rest[at].replace(/^\t+/, '') : rest[at];
+      at++;
+      if (line === m[3]) break;
+      body.push(line);
+    }
+    heredocs.push({ name: m[3], content: body.map((l) => l + '\n').join(''), expand: m[2] === '' });
+  }
+  return { head, rest: rest.join('\n'), heredocs };
 }
 
 export interface Stage {
@@ -47,8 +87,11 @@ export function parseInstructions(text: string): Instruction[] {
     // Docker keeps backslashes inside a line; only escape + newline joins lines.
     const escape = df.getEscapeCharacter();
     const raw = ins.getRawArgumentsContent() ?? '';
-    const args = raw.split(`${escape}\n`).join('').split(`${escape}\r\n`).join('');
-    return { keyword, args, flags, text: `${ins.getInstruction()} ${[...flags].map(([k, v]) => `--${k}=${v} `).join('')}${args}`.trim(), line };
+    const docs = HEREDOC_KEYWORDS.has(keyword) ? splitHeredocs(raw, escape) : undefined;
+    // A here-document's body is kept as written: the shell (or the file) gets it verbatim.
+    const args = docs ? `${docs.head}\n${docs.rest}` : raw.split(`${escape}\n`).join('').split(`${escape}\r\n`).join('');
+    const text = `${ins.getInstruction()} ${[...flags].map(([k, v]) => `--${k}=${v} `).join('')}${docs ? docs.head : args}`.trim();
+    return { keyword, args, flags, text, line, heredocs: docs?.heredocs ?? [], head: docs?.head ?? args };
   });
 }
 
