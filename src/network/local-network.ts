@@ -12,7 +12,7 @@ import { promises as fs, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import type { DnsRecord, EndpointSpec, NetworkApi, NetworkSpec, PortSpec, SandboxSpec } from '../agent/agent-api.ts';
 import { conflict } from '../core/errors.ts';
-import { parseCidr } from './cidr.ts';
+import { macFromIp, parseCidr, parseIp } from './cidr.ts';
 import { EmbeddedDns } from './dns-server.ts';
 import { ipBatch, mustTool, tool } from './exec.ts';
 import { Firewall, purgeFirewall, type PublishedPort } from './firewall.ts';
@@ -71,15 +71,20 @@ export class LocalNetwork implements NetworkApi {
   async ensureNetwork(spec: NetworkSpec): Promise<void> {
     const prefix = parseCidr(spec.subnet).prefix;
     const addrs = await tool('ip', ['-j', 'addr', 'show', 'dev', spec.bridge]);
+    // A bridge without an address of its own takes its lowest port's: removing
+    // that container would change the gateway's MAC under the others' ARP
+    // caches, and their DNS and outside traffic would stall for seconds.
+    const mac = macFromIp(parseIp(spec.gateway)!);
     if (addrs.code !== 0) {
       await ipBatch([
-        `link add ${spec.bridge} type bridge`,
+        `link add ${spec.bridge} address ${mac} type bridge`,
         `link set ${spec.bridge} mtu ${spec.mtu}`,
         `addr add ${spec.gateway}/${prefix} dev ${spec.bridge}`,
         `link set ${spec.bridge} up`,
       ]);
     } else {
-      const info = JSON.parse(addrs.stdout || '[]') as { addr_info?: { local: string }[] }[];
+      const info = JSON.parse(addrs.stdout || '[]') as { address?: string; addr_info?: { local: string }[] }[];
+      if (info[0]?.address !== mac) await ipBatch([`link set ${spec.bridge} address ${mac}`]);
       if (!info[0]?.addr_info?.some((a) => a.local === spec.gateway)) await ipBatch([`addr add ${spec.gateway}/${prefix} dev ${spec.bridge}`, `link set ${spec.bridge} up`]);
     }
     // 127.0.0.1:port DNAT-ed to a container leaves through the bridge with a loopback source.
@@ -223,6 +228,8 @@ export class LocalNetwork implements NetworkApi {
         sb.spec.ports.push(p);
       }
       this.sandboxes.set(spec.containerId, sb);
+      // The embedded DNS listens on new ports after a restart: point 127.0.0.11 at them again.
+      await this.wireDns(sb).catch(() => undefined);
     }
     await this.applyFirewall();
   }
