@@ -76,21 +76,35 @@ describe('basic auth', () => {
   });
 });
 
-/** A token server: grants what is asked to alice (Basic auth), nothing to anyone else. */
+/**
+ * A token server: grants what is asked to alice (Basic auth), nothing to
+ * anyone else. Asked for offline access (GET ...&offline_token=true) it also
+ * hands out a refresh token, which later buys tokens through the OAuth form
+ * POST (grant_type=refresh_token), as Docker's token servers do.
+ */
 async function tokenServer(dir: string) {
   const key = path.join(dir, 'token.key');
   const cert = path.join(dir, 'token.crt');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=berth-test-token']);
   const privateKey = createPrivateKey(await readFile(key));
   const der = new X509Certificate(await readFile(cert)).raw.toString('base64');
-  const requests: { scope: string[]; user: string }[] = [];
+  const requests: { scope: string[]; user: string; method?: string }[] = [];
+  const refreshTokens = new Set<string>();
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const authz = req.headers.authorization ?? '';
-    const user = authz.startsWith('Basic ') ? Buffer.from(authz.slice(6), 'base64').toString() : '';
-    const scope = url.searchParams.getAll('scope');
-    requests.push({ scope, user: user.split(':')[0] });
+    let user = authz.startsWith('Basic ') ? Buffer.from(authz.slice(6), 'base64').toString() : '';
+    let params = url.searchParams;
+    if (req.method === 'POST') {
+      let body = '';
+      for await (const c of req) body += (c as Buffer).toString();
+      params = new URLSearchParams(body);
+      const rt = params.get('refresh_token') ?? '';
+      user = params.get('grant_type') === 'refresh_token' && refreshTokens.has(rt) && params.get('client_id') ? 'alice:tok-pw' : '';
+    }
+    const scope = params.getAll('scope');
+    requests.push({ scope, user: user.split(':')[0], method: req.method });
     if (user !== 'alice:tok-pw') {
       res.writeHead(401, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
@@ -104,12 +118,18 @@ async function tokenServer(dir: string) {
     const claims = { iss: 'berth-test-issuer', sub: 'alice', aud: 'berth-test', exp: now + 300, nbf: now - 30, iat: now, jti: uniqueName('jti'), access };
     const signingInput = `${b64({ typ: 'JWT', alg: 'RS256', x5c: [der] })}.${b64(claims)}`;
     const sig = createSign('RSA-SHA256').update(signingInput).sign(privateKey).toString('base64url');
+    const doc: Record<string, unknown> = { token: `${signingInput}.${sig}`, expires_in: 300 };
+    if (req.method === 'GET' && params.get('offline_token') === 'true' && params.get('client_id')) {
+      doc.refresh_token = uniqueName('refresh');
+      refreshTokens.add(doc.refresh_token as string);
+    }
+    if (req.method === 'POST') doc.access_token = doc.token;
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ token: `${signingInput}.${sig}`, expires_in: 300 }));
+    res.end(JSON.stringify(doc));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { realm: `http://127.0.0.1:${port}/token`, cert, requests, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { realm: `http://127.0.0.1:${port}/token`, cert, requests, refreshTokens, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 describe('bearer token auth', () => {
@@ -144,6 +164,46 @@ describe('bearer token auth', () => {
     const denied = await docker(['pull', ref]);
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /pull access denied/);
+  });
+});
+
+describe('refresh tokens', () => {
+  let reg: Registry;
+  let tokens: Awaited<ReturnType<typeof tokenServer>>;
+  before(async () => {
+    tokens = await tokenServer(work);
+    reg = await startRegistry({ token: { realm: tokens.realm, service: 'berth-test', issuer: 'berth-test-issuer', rootCertBundle: tokens.cert } });
+  });
+  after(async () => {
+    await reg?.stop();
+    await tokens?.close();
+  });
+
+  test('login keeps the refresh token as the identity token instead of the password; push and pull trade it for tokens', async () => {
+    const name = uniqueName('refresh');
+    const ref = `${reg.host}/${name}:1`;
+    await ok(['tag', IMAGE, ref]);
+    assert.match(await ok(['login', '-u', 'alice', '--password-stdin', reg.host], 'tok-pw'), /Login Succeeded/);
+    const config = JSON.parse(await readFile(path.join(d.dir, 'docker-config', 'config.json'), 'utf8')) as { auths: Record<string, { auth?: string; identitytoken?: string }> };
+    const entry = config.auths[reg.host];
+    assert.ok(entry?.identitytoken && tokens.refreshTokens.has(entry.identitytoken), `the CLI stored a refresh token: ${JSON.stringify(config)}`);
+    assert.ok(!Buffer.from(entry.auth ?? '', 'base64').toString().includes('tok-pw'), 'the password is not stored');
+
+    const before = tokens.requests.length;
+    await ok(['push', ref]);
+    await ok(['rmi', ref]);
+    await ok(['pull', ref]);
+    const later = tokens.requests.slice(before);
+    assert.ok(later.some((r) => r.method === 'POST' && r.user === 'alice' && r.scope.includes(`repository:${name}:pull,push`)), JSON.stringify(later));
+    assert.ok(later.every((r) => r.method === 'POST'), `no password was sent after the login: ${JSON.stringify(later)}`);
+    assert.ok(!d.logs().includes(entry.identitytoken!), 'the refresh token never reaches the daemon log');
+
+    tokens.refreshTokens.clear(); // revoked: the next pull is denied
+    await ok(['rmi', ref]);
+    const denied = await docker(['pull', ref]);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /pull access denied|unauthorized/);
+    await ok(['logout', reg.host]);
   });
 });
 

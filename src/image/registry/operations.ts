@@ -183,8 +183,8 @@ export async function login(config: RegistryOptions, auth: RegistryAuth): Promis
   const domain = registryDomain(auth.serverAddress);
   const client = await RegistryClient.open({ domain, repo: '', config, creds: credentials(auth), actions: [], mirrors: false });
   try {
-    await client.verifyLogin();
-    return {};
+    const { refreshToken } = await client.verifyLogin();
+    return refreshToken ? { identityToken: refreshToken } : {};
   } finally {
     client.close();
   }

@@ -99,19 +99,25 @@ export class RegistryClient {
     if (res.statusCode !== 200) throw new BerthError('unavailable', `${this.endpoint.base}/v2/ answered ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
   }
 
-  /** Checks the credentials (docker login): a token for no repository, or /v2/ answering 200. */
-  async verifyLogin(): Promise<void> {
-    if (!this.challenge) return;
+  /**
+   * Checks the credentials (docker login): a token for no repository, or /v2/
+   * answering 200. A token server that hands out refresh tokens (asked for
+   * offline access, as Docker asks) gives one back: the CLI keeps it as the
+   * identity token instead of the password.
+   */
+  async verifyLogin(): Promise<{ refreshToken?: string }> {
+    if (!this.challenge) return {};
     if (this.challenge.scheme === 'bearer') {
       if (!this.creds?.username && !this.creds?.identityToken) throw new BerthError('unauthorized', 'unauthorized: no credentials given');
-      await this.fetchToken();
-      return;
+      const { refreshToken } = await this.fetchToken(true);
+      return { refreshToken };
     }
     const res = await this.request('GET', '/v2/');
     res.resume();
     if (res.statusCode !== 200) {
       throw new BerthError('unauthorized', `login attempt to ${this.endpoint.base}/v2/ failed with status: ${res.statusCode} ${http.STATUS_CODES[res.statusCode ?? 0] ?? ''}`.trim());
     }
+    return {};
   }
 
   /** Asks tokens to also cover `scope` from now on (cross-repository mounts). */
@@ -171,13 +177,13 @@ export class RegistryClient {
     }
     if (c.scheme === 'bearer') {
       if (this.creds?.registryToken) return `Bearer ${this.creds.registryToken}`;
-      this.token ??= await this.fetchToken();
+      this.token ??= (await this.fetchToken(false)).token;
       return `Bearer ${this.token}`;
     }
     return undefined;
   }
 
-  private async fetchToken(): Promise<string> {
+  private async fetchToken(offline: boolean): Promise<{ token: string; refreshToken?: string }> {
     const c = this.challenge!;
     const realm = c.params.realm;
     if (!realm) throw new BerthError('unauthorized', 'unauthorized: the registry asked for a token but named no realm');
@@ -190,10 +196,14 @@ export class RegistryClient {
     if (this.creds?.identityToken) {
       form.set('grant_type', 'refresh_token');
       form.set('refresh_token', this.creds.identityToken);
-      form.set('client_id', 'berth');
+      form.set('client_id', CLIENT_ID);
       const body = Buffer.from(form.toString());
       res = await send('POST', url.toString(), { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': String(body.length) }, body, undefined, tls);
     } else {
+      if (offline) {
+        form.set('offline_token', 'true');
+        form.set('client_id', CLIENT_ID);
+      }
       for (const [k, v] of form) url.searchParams.append(k, v);
       const headers: Record<string, string> = {};
       if (this.creds?.username) headers.Authorization = 'Basic ' + Buffer.from(`${this.creds.username}:${this.creds.password ?? ''}`).toString('base64');
@@ -204,7 +214,7 @@ export class RegistryClient {
       const kind: ErrorKind = res.statusCode === 401 ? 'unauthorized' : res.statusCode === 403 ? 'forbidden' : 'unavailable';
       throw new BerthError(kind, `Get "${url.origin}${url.pathname}": ${registryErrorText(text) || `${res.statusCode} ${http.STATUS_CODES[res.statusCode ?? 0] ?? ''}`.trim()}`);
     }
-    let doc: { token?: string; access_token?: string };
+    let doc: { token?: string; access_token?: string; refresh_token?: string };
     try {
       doc = JSON.parse(text);
     } catch {
@@ -212,13 +222,16 @@ export class RegistryClient {
     }
     const token = doc.access_token || doc.token;
     if (!token) throw new BerthError('unavailable', `the token server at ${url.origin} answered without a token`);
-    return token;
+    return { token, refreshToken: typeof doc.refresh_token === 'string' && doc.refresh_token ? doc.refresh_token : undefined };
   }
 
   close(): void {
     this.agent.destroy();
   }
 }
+
+/** The client id token servers see (Docker sends "docker"; servers may key refresh tokens by it). */
+const CLIENT_ID = 'docker';
 
 function pickChallenge(header: string | string[] | undefined): Challenge | undefined {
   const all = parseChallenges(header);
