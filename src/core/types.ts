@@ -222,6 +222,12 @@ export interface ContainerRecord {
   Args: string[];
   /** Where the agent keeps this container's log (empty with the "none" driver). */
   LogPath: string;
+  /**
+   * Set while create is still preparing the node (rootfs, mounts, bundle); a
+   * record that still has it after a crash is discarded, so a container is
+   * either fully there or gone.
+   */
+  Incomplete?: boolean;
   /** Set once a user stopped the container explicitly (unless-stopped restart policy). */
   StoppedByUser?: boolean;
   /** Networks (set at create, addresses while running); absent for records older than networking. */

@@ -71,9 +71,15 @@ export class ContainerService {
     this.cpus = info.cpus;
     this.runtimes = info.runtimes;
     this.defaultRuntime = info.defaultRuntime;
-    const records = await this.list();
+    const records = (await this.store.list<ContainerRecord>(KIND)).map((s) => s.value);
     const known = new Set(await this.agent.runtime.known());
     for (const c of records) {
+      if (c.Incomplete) {
+        // Create was cut short before it answered: the client never got this id.
+        this.log.info('discarding a container whose create did not finish', { id: c.Id });
+        await this.discardIncomplete(c);
+        continue;
+      }
       known.delete(c.Id);
       if (c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting') {
         const observed = await this.agent.runtime.state(c.Id).catch(() => ({ status: 'unknown' as const, pid: 0, exitCode: undefined, finishedAt: undefined, oomKilled: undefined }));
@@ -99,8 +105,19 @@ export class ContainerService {
     }
   }
 
+  /** Containers whose create finished (one being created is not listed yet). */
   async list(): Promise<ContainerRecord[]> {
-    return (await this.store.list<ContainerRecord>(KIND)).map((s) => s.value);
+    return (await this.store.list<ContainerRecord>(KIND)).map((s) => s.value).filter((c) => !c.Incomplete);
+  }
+
+  private async discardIncomplete(c: ContainerRecord): Promise<void> {
+    await this.agent.runtime.delete(c.Id).catch(() => undefined);
+    await this.agent.images.removeRootfs(c.Id).catch(() => undefined);
+    await this.mounts?.release(c, true).catch(() => undefined);
+    await this.store.txn([
+      { op: 'delete', kind: KIND, key: c.Id },
+      { op: 'delete', kind: NAME_KIND, key: c.Name },
+    ]);
   }
 
   /** Finds a container by full id, name (with or without "/"), or unique id prefix. */
@@ -146,6 +163,7 @@ export class ContainerService {
     });
     if (this.mounts) record.Mounts = await this.mounts.plan(record);
     await this.networking?.prepareCreate(record, endpoints);
+    record.Incomplete = true;
     await this.reserve(record);
     try {
       const rootfs = await this.agent.images.createRootfs(id, image.id);
@@ -155,6 +173,7 @@ export class ContainerService {
       }
       const created = await this.agent.runtime.create(record, rootfs, image.config.config ?? {});
       record.LogPath = created.logPath;
+      delete record.Incomplete;
       await this.save(record);
     } catch (err) {
       await this.agent.runtime.delete(id).catch(() => undefined);
