@@ -44,12 +44,16 @@ describe('build pulls its base image', () => {
     assert.notEqual((await d.docker(['image', 'inspect', base])).code, 0, 'the base is not here before the build');
     const dockerfile = `FROM ${base}\nRUN echo built-on-pulled > /msg\nCMD ["cat", "/msg"]\n`;
     const tag = uniqueName('bp');
+    const since = String(Math.floor(Date.now() / 1000) - 1);
     const first = await ok(['build', '-t', tag, '-'], dockerfile);
     assert.match(first, /Step 1\/3 : FROM /);
     assert.match(first, /v1: Pulling from /);
     assert.match(first, /Status: Downloaded newer image for /);
     assert.equal((await ok(['run', '--rm', tag])).trim(), 'built-on-pulled');
     await ok(['image', 'inspect', base]);
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const events = await ok(['events', '--since', since, '--until', until, '--filter', 'event=pull', '--format', '{{.Actor.ID}}']);
+    assert.ok(events.split('\n').includes(base), `a pull event names the base: ${events}`);
 
     const second = await ok(['build', '-t', tag, '-'], dockerfile);
     assert.doesNotMatch(second, /Pulling from/, 'a present base is not pulled');

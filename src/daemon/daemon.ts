@@ -112,7 +112,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   runtimeControlRoutes(server, containers, agent);
   imageRoutes(server, imageService);
   authRoutes(server, imageService);
-  buildRoutes(server, new Builder({ agent, store, containers: buildContainers(containers), tmpDir: path.join(config.dataRoot, 'build-tmp') }), log);
+  buildRoutes(server, new Builder({ agent, store, containers: buildContainers(containers), tmpDir: path.join(config.dataRoot, 'build-tmp'), pull: (ref, o, p) => imageService.pull(ref, o, p) }), log);
   networkRoutes(server, networks);
   volumeRoutes(server, volumes);
   archiveRoutes(server, new ContainerFilesService({ agent, containers, events }));

@@ -52,6 +52,9 @@ export interface BuildContainers {
   remove(id: string): Promise<void>;
 }
 
+/** How a base image is pulled: the head's pull (which also emits Docker's pull event), or the agent's. */
+export type PullBase = Agent['images']['pull'];
+
 /** A failed step: the API reports it as errorDetail (with the exit code of a RUN). */
 export class BuildStepError extends Error {
   readonly code: number;
@@ -78,12 +81,14 @@ export class Builder {
   private readonly store: Store;
   private readonly containers: BuildContainers;
   private readonly tmpDir: string;
+  private readonly pull: PullBase;
 
-  constructor(opts: { agent: Agent; store: Store; containers: BuildContainers; tmpDir: string }) {
+  constructor(opts: { agent: Agent; store: Store; containers: BuildContainers; tmpDir: string; pull?: PullBase }) {
     this.agent = opts.agent;
     this.store = opts.store;
     this.containers = opts.containers;
     this.tmpDir = opts.tmpDir;
+    this.pull = opts.pull ?? ((ref, o, progress) => opts.agent.images.pull(ref, o, progress));
   }
 
   async build(body: Readable, req: BuildRequest, emit: (e: BuildEvent) => void): Promise<string> {
@@ -100,7 +105,7 @@ export class Builder {
 
   /** @internal for BuildRun */
   deps() {
-    return { agent: this.agent, store: this.store, containers: this.containers };
+    return { agent: this.agent, store: this.store, containers: this.containers, pull: this.pull };
   }
 }
 
@@ -108,6 +113,7 @@ class BuildRun {
   private readonly agent: Agent;
   private readonly store: Store;
   private readonly containers: BuildContainers;
+  private readonly pullBase: PullBase;
   private readonly ctx: BuildContext;
   private readonly req: BuildRequest;
   private readonly emitEvent: (e: BuildEvent) => void;
@@ -123,6 +129,7 @@ class BuildRun {
     this.agent = d.agent;
     this.store = d.store;
     this.containers = d.containers;
+    this.pullBase = d.pull;
     this.ctx = ctx;
     this.req = req;
     this.emitEvent = emit;
@@ -246,7 +253,7 @@ class BuildRun {
     const progress = (m: ProgressMessage) => {
       if (!this.req.quiet) this.emitEvent(m);
     };
-    const [pulled] = await this.agent.images.pull(ref, { auth }, progress);
+    const [pulled] = await this.pullBase(ref, { auth }, progress);
     return this.agent.images.inspect(pulled ?? ref);
   }
 
