@@ -684,8 +684,10 @@ export class ConmonRuntime implements RuntimeApi {
     validId(id);
     const meta = await this.readMeta(id);
     if (!meta) throw notFound(`No such container: ${id}`);
-    const st = await this.state(id);
-    return cgroupStats(meta.cgroupsPath, st.status === 'running' || st.status === 'paused' ? st.pid : 0);
+    // Streams sample every container once a second: the exit and pid files tell
+    // whether it runs and its pid without spawning `runc state` each time.
+    const pid = (await this.readExit(id)) ? 0 : await fs.readFile(this.paths.pidFile(id), 'utf8').then((s) => Number(s.trim()) || 0, () => 0);
+    return cgroupStats(meta.cgroupsPath, pid);
   }
 
   async updateHosts(container: ContainerRecord): Promise<void> {
