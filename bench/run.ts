@@ -26,6 +26,7 @@ import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
 import { goalMet, ratioOf, renderTable, type Section } from './report.ts';
 import { cwdOf, type BenchEngine, type BenchOptions, type Scenario, type ScenarioContext } from './scenario.ts';
 import { build } from './scenarios/build.ts';
+import { composeUpDown } from './scenarios/compose.ts';
 import { daemonLoad } from './scenarios/daemon-load.ts';
 import { execLatency } from './scenarios/exec.ts';
 import { imageLoadSave } from './scenarios/image-load-save.ts';
@@ -41,7 +42,7 @@ const repoRoot = path.dirname(benchDir);
 const IMAGE = testImageRefs.busybox;
 
 /** The registry: every scenario, in the order they run. Add yours here. */
-const SCENARIOS: Scenario[] = [runExit, execLatency, startThroughput, memory, daemonLoad, statsCpu, imageLoadSave, pull, build, netFiles];
+const SCENARIOS: Scenario[] = [runExit, execLatency, startThroughput, memory, daemonLoad, statsCpu, imageLoadSave, pull, build, netFiles, composeUpDown];
 
 // ------------------------------------------------------------------ options
 

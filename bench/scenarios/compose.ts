@@ -1,0 +1,106 @@
+// Debian's docker-compose (1.29) bringing up and taking down the three-tier
+// application of test/fixtures/compose-3tier (nginx, a Python service,
+// MariaDB in a named volume) with its images already built: `up -d` and
+// `down`, timed per engine. Both engines import the same Debian base image
+// (scripts/build-debian-image.ts, debootstrap, cached) and build the tiers
+// once before timing. Goal: at most half of Docker Engine's time.
+import { spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { buildDebianImage } from '../../scripts/build-debian-image.ts';
+import { THREE_TIER } from '../../test/helpers/compose.ts';
+import type { Row, Scenario, ScenarioContext } from '../scenario.ts';
+import { perEngine, summaryOrNull } from '../scenario.ts';
+
+const ROUNDS = 5;
+
+function compose(dir: string, env: NodeJS.ProcessEnv, args: string[], timeoutMs = 600_000): Promise<{ code: number; out: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const c = spawn('docker-compose', ['--ansi', 'never', ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => {
+      c.kill('SIGKILL');
+      reject(new Error(`docker-compose ${args.join(' ')}: no exit within ${timeoutMs} ms: ${out.slice(-1000)}`));
+    }, timeoutMs);
+    c.on('error', reject);
+    c.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, out, ms: Number(process.hrtime.bigint() - start) / 1e6 });
+    });
+  });
+}
+
+async function ok(dir: string, env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
+  const r = await compose(dir, env, args);
+  if (r.code !== 0) throw new Error(`docker-compose ${args.join(' ')} exited ${r.code}: ${r.out.trim().slice(-1000)}`);
+  return r.ms;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export const composeUpDown: Scenario = {
+  name: 'compose',
+  title: 'docker-compose up -d / down of a three-tier application (nginx, Python, MariaDB), images built',
+  async run(ctx: ScenarioContext) {
+    ctx.say('compose: Debian base image for the three-tier application (debootstrap once, then cached)');
+    const img = await buildDebianImage({ packages: THREE_TIER.packages, emptyDirs: THREE_TIER.emptyDirs, log: ctx.say });
+    const base = `berth-bench/debian-3tier:${img.key}`;
+    const rounds = Math.max(1, Math.min(ctx.opts.runs, ROUNDS));
+    const res = await perEngine(ctx, 'compose', async (e) => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-compose-'));
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        DOCKER_HOST: e.cli.host,
+        DOCKER_CONFIG: path.join(dir, '.docker'),
+        COMPOSE_PROJECT_NAME: `bench3tier${process.pid}`,
+        BASE_IMAGE: base,
+        WEB_PORT: String(await freePort()),
+        DOCKER_BUILDKIT: '0',
+        COMPOSE_DOCKER_CLI_BUILD: '0',
+      };
+      for (const k of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_API_VERSION', 'COMPOSE_FILE', 'NODE_TEST_CONTEXT']) delete env[k];
+      const up: number[] = [];
+      const down: number[] = [];
+      try {
+        await mkdir(path.join(dir, '.docker'));
+        await cp(THREE_TIER.fixture, path.join(dir, 'app'), { recursive: true });
+        const app = path.join(dir, 'app');
+        ctx.say(`compose: importing the base image and building the tiers on ${e.label}`);
+        await e.cli.ok(['import', img.archive, base], 600_000);
+        await ok(app, env, ['build']);
+        // A warm-up round: the first up also makes the volume and the database's system tables.
+        await ok(app, env, ['up', '-d']);
+        await ok(app, env, ['down']);
+        for (let i = 0; i < rounds; i++) {
+          ctx.checkInterrupted();
+          up.push(await ok(app, env, ['up', '-d']));
+          down.push(await ok(app, env, ['down']));
+        }
+      } finally {
+        await compose(path.join(dir, 'app'), env, ['down', '-v', '--rmi', 'local', '-t', '1']).catch(() => undefined);
+        await e.cli.run(['rmi', base]).catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
+      }
+      return { up, down };
+    });
+    const rows: Row[] = [
+      { metric: 'docker-compose up -d, three tiers', unit: 'ms', better: 'lower', berth: summaryOrNull(res.berth?.up), docker: summaryOrNull(res.docker?.up), goal: { ratio: 0.5 } },
+      { metric: 'docker-compose down, three tiers', unit: 'ms', better: 'lower', berth: summaryOrNull(res.berth?.down), docker: summaryOrNull(res.docker?.down), goal: { ratio: 0.5 } },
+    ];
+    return { rows, details: res };
+  },
+};
