@@ -87,7 +87,11 @@ export class LineFileReader {
 
   private async drain(lines: Line[]): Promise<void> {
     if (!this.handle) return;
-    const chunk = Buffer.allocUnsafe(256 * 1024);
+    // Idle containers are polled every second: ask the size before allocating
+    // a read buffer (a fresh 256 KiB per poll kept the GC busy).
+    const size = (await this.handle.stat()).size;
+    if (size <= this.position) return;
+    const chunk = Buffer.allocUnsafe(Math.min(256 * 1024, Math.max(16 * 1024, size - this.position)));
     for (;;) {
       const { bytesRead } = await this.handle.read(chunk, 0, chunk.length, this.position);
       if (bytesRead === 0) return;
