@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { internal, invalid } from '../core/errors.ts';
+import { internal, invalid, notFound } from '../core/errors.ts';
 import { hexOf } from './digest.ts';
 import { dirSize, isMountPoint, rmrf, run } from './fs-util.ts';
 import type { LayerStore } from './layer-store.ts';
@@ -124,7 +124,15 @@ export class RootfsManager {
   /** `docker diff`: the writable layer against the layers the mount uses. */
   async changes(containerId: string): Promise<Change[]> {
     const dir = this.dir(containerId);
-    const { chainIds } = JSON.parse(await fs.readFile(path.join(dir, 'layers.json'), 'utf8')) as { chainIds: string[] };
+    let recorded: string;
+    try {
+      recorded = await fs.readFile(path.join(dir, 'layers.json'), 'utf8');
+    } catch (err) {
+      // Being removed (or never finished): there is no writable layer to compare.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`No such container: ${containerId}`);
+      throw err;
+    }
+    const { chainIds } = JSON.parse(recorded) as { chainIds: string[] };
     return containerChanges(path.join(dir, 'upper'), [...chainIds].reverse().map((c) => this.layers.diffDir(c)));
   }
 
