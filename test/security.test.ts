@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, type Daemon } from './helpers/daemon.ts';
+import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { buildDebianImage } from '../scripts/build-debian-image.ts';
 
@@ -70,6 +70,12 @@ describe('seccomp', () => {
   it('the default profile refuses what Docker refuses and allows the rest', async () => {
     const got = await probe([]);
     for (const [name, want] of Object.entries({ ...BLOCKED, ...ALLOWED })) assert.equal(got[name], want, `${name}: ${JSON.stringify(got)}`);
+    // docker exec runs under the container's filter too.
+    const name = uniqueName('seccomp-exec');
+    assert.equal((await d.docker(['run', '-d', '--name', name, '-v', `${dir}:/probe:ro`, image, 'sleep', '300'])).code, 0);
+    const e = await d.docker(['exec', name, '/probe/probe', 'keyctl', 'mount', 'getpid']);
+    assert.equal(e.stdout, 'keyctl=EPERM\nmount=EPERM\ngetpid=0\n', e.stderr);
+    await d.docker(['rm', '-f', name]);
   });
 
   it('seccomp=unconfined lifts the filter: the same calls reach the kernel', async () => {
