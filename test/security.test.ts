@@ -204,6 +204,14 @@ describe('devices', () => {
     assert.match(missing.stderr, /error gathering device information while adding custom device "\/dev\/berth-no-such-device": no such file or directory/);
   });
 
+  it('--device with a directory maps the devices below it; directories outside /dev are refused', async () => {
+    const r = await d.docker(['run', '--rm', '--device', '/dev/net:/dev/berth-net', image, 'stat', '-c', '%F %t:%T', '/dev/berth-net/tun']);
+    assert.equal(r.stdout.trim(), 'character special file a:c8', r.stderr);
+    const bad = await d.docker(['run', '--rm', '--device', '/proc', image, 'true']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /a directory of devices must be under \/dev/);
+  });
+
   it('--device-cgroup-rule opens a device by number', async () => {
     const r = await d.docker(['run', '--rm', '--device-cgroup-rule', 'b 7:7 r', image, 'sh', '-c', 'mknod /dev/xvda b 7 7 && dd if=/dev/xvda of=/dev/null count=1 2>/dev/null && echo rule-ok']);
     assert.equal(r.stdout.trim(), 'rule-ok', r.stderr);

@@ -46,6 +46,9 @@ export async function mappedDevices(list: DeviceMapping[] | null | undefined): P
     }
     let found: OciDevice[];
     if (st.isDirectory()) {
+      // A directory is walked for its device nodes: only under /dev (a request naming / or /proc would walk the host).
+      const real = await fs.realpath(host);
+      if (real !== '/dev' && !real.startsWith('/dev/')) throw gatherError(host, 'a directory of devices must be under /dev');
       found = (await hostDevices(host)).map((d) => ({ ...d, path: path.posix.join(inside, path.relative(host, d.path)) }));
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
       found = [{
