@@ -126,6 +126,13 @@ export class LocalNetwork implements NetworkApi {
   async createSandbox(spec: SandboxSpec): Promise<{ sandboxKey: string; ports: PortSpec[] }> {
     const netns = this.netnsName(spec.containerId);
     const sb: Sandbox = { spec: { ...spec, ports: [] }, netns, holders: [] };
+    // A start cut short (daemon killed) can leave the namespace and its veths
+    // (a veth outlives `ip netns del` for a while): clear them first so that
+    // starting again works.
+    if (!this.sandboxes.has(spec.containerId)) {
+      const staleVeth = await Promise.all(spec.endpoints.map((ep) => exists(`/sys/class/net/${this.vethName(spec.containerId, ep.ifName)}`)));
+      if (staleVeth.some(Boolean) || (await exists(`${NETNS_DIR}/${netns}`))) await this.deleteNetns(spec.containerId, spec.endpoints);
+    }
     try {
       for (const p of spec.ports) {
         const { port, holder } = await holdPort(p);
@@ -295,4 +302,11 @@ export async function purgeNetworkTag(tag: string): Promise<void> {
   const links = JSON.parse((await tool('ip', ['-j', 'link', 'show', 'type', 'bridge'])).stdout || '[]') as { ifname: string }[];
   for (const l of links) if (l.ifname === `${tag}0` || l.ifname.startsWith(`${tag}-`)) await tool('ip', ['link', 'del', l.ifname]);
   await purgeFirewall(tag);
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
 }
