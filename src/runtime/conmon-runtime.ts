@@ -3,6 +3,7 @@
 // needed to answer state() after a restart is on disk: runc's state under
 // <runRoot>/runc, conmon's exit files under <runRoot>/exits, Berth's notes in
 // the bundle.
+import { writeFileAtomic } from './atomic-write.ts';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ExecOptions, ExecSession, ExitInfo, LogEntry, LogOptions, ObservedState, RuntimeApi, StatsSample } from '../agent/agent-api.ts';
@@ -235,8 +236,8 @@ export class ConmonRuntime implements RuntimeApi {
         await resolvConfFile({ dns: hc.Dns, dnsSearch: hc.DnsSearch as string[] | undefined, dnsOptions: hc.DnsOptions as string[] | undefined }),
         { mode: 0o644 },
       );
-      await fs.writeFile(this.paths.config(id), JSON.stringify(spec, null, 2), { mode: 0o600 });
-      await fs.writeFile(this.paths.meta(id), JSON.stringify(meta, null, 2), { mode: 0o600 });
+      await writeFileAtomic(this.paths.config(id), JSON.stringify(spec, null, 2));
+      await writeFileAtomic(this.paths.meta(id), JSON.stringify(meta, null, 2));
     } catch (err) {
       await rmQuiet(bundle);
       throw internal(`cannot write the bundle of ${id}: ${(err as Error).message}`, err);
@@ -647,9 +648,7 @@ export class ConmonRuntime implements RuntimeApi {
     const res = { ...resources(container, !!container.HostConfig.Privileged), ...(spec.linux.resources?.devices ? { devices: spec.linux.resources.devices } : {}) };
     // The next start uses the bundle's limits; a running container gets them now.
     spec.linux.resources = res;
-    const tmp = `${this.paths.config(id)}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify(spec, null, 2), { mode: 0o600 });
-    await fs.rename(tmp, this.paths.config(id));
+    await writeFileAtomic(this.paths.config(id), JSON.stringify(spec, null, 2));
     const st = await this.state(id);
     if (st.status !== 'running' && st.status !== 'paused') return;
     const { devices, ...limits } = res;

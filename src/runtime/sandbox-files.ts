@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ContainerRecord } from '../core/types.ts';
 import { hostsFile, resolvConfFile } from './etc-files.ts';
 import type { OciSpec } from './oci-types.ts';
+import { writeFileAtomic } from './atomic-write.ts';
 
 export async function applySandbox(bundle: string, c: ContainerRecord): Promise<void> {
   const ns = c.NetworkSettings;
@@ -19,7 +20,7 @@ export async function applySandbox(bundle: string, c: ContainerRecord): Promise<
   const want = ns.SandboxKey ? { type: 'network' as const, path: ns.SandboxKey } : { type: 'network' as const };
   if (i >= 0 && (list[i].path ?? '') !== (want.path ?? '')) {
     list[i] = want;
-    await fs.writeFile(configPath, JSON.stringify(spec, null, 2), { mode: 0o600 });
+    await writeFileAtomic(configPath, JSON.stringify(spec, null, 2));
   }
   if (hc.NetworkMode?.startsWith('container:')) return;
   const endpoints = Object.values(ns.Networks).filter((e) => e.IPAddress);
