@@ -3,6 +3,7 @@
 import { checkCpusets } from '../core/cpuset.ts';
 import { invalid } from '../core/errors.ts';
 import type { ContainerConfig, ContainerRecord, HealthConfig, HostConfig, ImageRecord } from '../core/types.ts';
+import { parseSignal } from '../core/signals.ts';
 
 export const KNOWN_LOG_DRIVERS = ['json-file', 'k8s-file', 'none'];
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -44,6 +45,7 @@ export function buildContainerRecord(input: CreateInput): ContainerRecord {
       : userEntrypoint
         ? null
         : (img.Cmd ?? null);
+  if (config.StopSignal) parseSignal(config.StopSignal);
   const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
   if (argv.length === 0) throw invalid('no command specified');
 

@@ -13,6 +13,7 @@ import { buildContainerRecord } from './container-config.ts';
 import type { EventBus } from './events.ts';
 import type { ContainerNetworking, EndpointConfig } from './networks.ts';
 import type { ContainerMounts } from './volumes.ts';
+import { parseSignal } from '../core/signals.ts';
 
 const KIND = 'container';
 const NAME_KIND = 'container-name';
@@ -286,6 +287,7 @@ export class ContainerService {
   }
 
   async stop(ref: string, opts: { timeout?: number; signal?: string }): Promise<void> {
+    if (opts.signal) parseSignal(opts.signal); // a bad signal is a 400 before anything waits on it
     const { Id } = await this.resolve(ref);
     const after = await this.lock.run(Id, async () => {
       const c = await this.resolve(Id);
@@ -338,12 +340,13 @@ export class ContainerService {
   async kill(ref: string, signal: string): Promise<void> {
     const c = await this.resolve(ref);
     if (!c.State.Running) throw conflict(`cannot kill container: ${ref}: container ${c.Id} is not running`);
-    if (signal && !/^(SIG)?[A-Z0-9+-]+$|^\d+$/.test(signal)) throw invalid(`invalid signal: ${signal}`);
+    if (signal) parseSignal(signal);
     await this.agent.runtime.kill(c.Id, signal || 'SIGKILL');
     this.events.emit('container', 'kill', c, { signal: signalNumber(signal || 'SIGKILL') });
   }
 
   async restart(ref: string, opts: { timeout?: number; signal?: string }): Promise<void> {
+    if (opts.signal) parseSignal(opts.signal);
     const { Id } = await this.resolve(ref);
     await this.lock.run(Id, async () => {
       const c = await this.resolve(Id);

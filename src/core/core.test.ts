@@ -26,3 +26,14 @@ test('invalid references are rejected with the docker wording', () => {
   assert.throws(() => parseReference(''), /invalid reference format/);
   assert.throws(() => parseReference('x@sha256'), /invalid reference format/);
 });
+
+import { parseSignal } from './signals.ts';
+
+test('signals by name, short name, number and real-time offset; bad ones are 400s', () => {
+  assert.equal(parseSignal('SIGTERM'), 15);
+  assert.equal(parseSignal('kill'), 9);
+  assert.equal(parseSignal('10'), 10);
+  assert.equal(parseSignal('SIGRTMIN+3'), 37);
+  assert.throws(() => parseSignal('189v21'), /Invalid signal: 189v21/);
+  assert.throws(() => parseSignal('65'), /Invalid signal/);
+});
