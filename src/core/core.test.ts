@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { familiarString, normalizeTagged, parseReference } from './reference.ts';
+import { parseSignal } from './signals.ts';
 
 test('short names get the docker.io library path and latest tag', () => {
   assert.deepEqual(parseReference('busybox'), { domain: 'docker.io', path: 'library/busybox', tag: undefined, digest: undefined });
@@ -27,7 +28,6 @@ test('invalid references are rejected with the docker wording', () => {
   assert.throws(() => parseReference('x@sha256'), /invalid reference format/);
 });
 
-import { parseSignal } from './signals.ts';
 
 test('signals by name, short name, number and real-time offset; bad ones are 400s', () => {
   assert.equal(parseSignal('SIGTERM'), 15);
