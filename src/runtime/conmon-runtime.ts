@@ -602,6 +602,12 @@ export class ConmonRuntime implements RuntimeApi {
     validId(id);
     const meta = await this.readMeta(id);
     if (!meta) throw notFound(`No such container: ${id}`);
+    // Fast path (exec, resize): no exit file, a live pid and a thawed freezer
+    // say "running" without spawning `runc state`.
+    if (!(await this.readExit(id))) {
+      const pid = await fs.readFile(this.paths.pidFile(id), 'utf8').then((t) => Number(t.trim()) || 0, () => 0);
+      if (pid > 0 && processAlive(pid) && (await isThawed(meta.cgroupsPath))) return { meta, pid, paused: false };
+    }
     const st = await this.state(id);
     if (st.status !== 'running' && st.status !== 'paused') throw conflict(`Container ${id} is not running`);
     return { meta, pid: st.pid, paused: st.status === 'paused' };
@@ -695,4 +701,21 @@ export class ConmonRuntime implements RuntimeApi {
     validId(container.Id);
     await writeHosts(this.paths.bundle(container.Id), container);
   }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when the container's freezer (v1) or cgroup.freeze (v2) says it is not frozen; false when unsure. */
+async function isThawed(cgroupsPath: string): Promise<boolean> {
+  const v1 = await fs.readFile(path.join('/sys/fs/cgroup/freezer', cgroupsPath, 'freezer.state'), 'utf8').catch(() => undefined);
+  if (v1 !== undefined) return v1.trim() === 'THAWED';
+  const v2 = await fs.readFile(path.join('/sys/fs/cgroup', cgroupsPath, 'cgroup.freeze'), 'utf8').catch(() => undefined);
+  return v2 !== undefined && v2.trim() === '0';
 }
