@@ -26,7 +26,7 @@ import { planDerive } from './derive.ts';
 import { chainIds } from './digest.ts';
 import { applyChanges } from './dockerfile-changes.ts';
 import { rmrf } from './fs-util.ts';
-import { planImport } from './import.ts';
+import { planImport, type ImportContext } from './import.ts';
 import { LayerStore, type LayerMeta } from './layer-store.ts';
 import { type LoadPlan, planLoad } from './load.ts';
 import { matchesPruneFilters, parsePruneFilters } from './prune-filters.ts';
@@ -218,14 +218,23 @@ export class ImageStore implements ImageApi {
       if (opts.tag) tagKey = normalizeTagged(tagKey);
     }
     const runConfig = applyChanges({}, opts.changes ?? []);
-    const staging = await this.staging('import');
+    return this.stageAndCommit('import', tagKey, (ctx) => planImport(tar, runConfig, opts.message, ctx));
+  }
+
+  /**
+   * Plans one new image in a staging dir with the layers it uses pinned
+   * against garbage collection, commits it (tagged) under the store lock,
+   * and cleans the staging dir whatever happens.
+   */
+  private async stageAndCommit(
+    kind: string,
+    tagKey: string | undefined,
+    planner: (ctx: ImportContext) => Promise<{ plan: LoadPlan; id: string }>,
+  ): Promise<ImageRecord> {
+    const staging = await this.staging(kind);
     const unpins: (() => void)[] = [];
     try {
-      const { plan, id } = await planImport(tar, runConfig, opts.message, {
-        layers: this.layers,
-        staging,
-        pin: (d) => unpins.push(this.pin(d)),
-      });
+      const { plan, id } = await planner({ layers: this.layers, staging, pin: (d) => unpins.push(this.pin(d)) });
       if (tagKey) plan.images[0].tags = [tagKey];
       await this.locked(() => this.commitPlan(plan));
       return this.resolve(id);
@@ -634,37 +643,18 @@ export class ImageStore implements ImageApi {
     }
     const config = applyChanges(opts.config, opts.changes ?? []);
     const parent = await this.resolve(opts.imageId);
-    const staging = await this.staging('commit');
-    const unpins: (() => void)[] = [];
-    try {
-      const { plan, id } = await planCommit(this.rootfs.upper(containerId), parent, { config, comment: opts.comment, author: opts.author, createdBy: opts.createdBy }, {
-        layers: this.layers,
-        staging,
-        pin: (d) => unpins.push(this.pin(d)),
-      });
-      if (tagKey) plan.images[0].tags = [tagKey];
-      await this.locked(() => this.commitPlan(plan));
-      return this.resolve(id);
-    } finally {
-      for (const u of unpins) u();
-      await rmrf(staging);
-    }
+    const commitOpts = { config, comment: opts.comment, author: opts.author, createdBy: opts.createdBy };
+    return this.stageAndCommit('commit', tagKey, (ctx) => planCommit(this.rootfs.upper(containerId), parent, commitOpts, ctx));
   }
   async derive(opts: { parentId: string; config: ImageRunConfig; createdBy: string }): Promise<ImageRecord> {
     await this.ready;
     const parent = opts.parentId ? await this.resolve(opts.parentId) : undefined;
-    const staging = await this.staging('derive');
-    const unpins: (() => void)[] = [];
-    try {
-      const { plan, id } = planDerive(parent, opts.config, opts.createdBy, staging);
-      await fs.writeFile(plan.blobs[0].file, plan.images[0].configBytes);
-      for (const c of chainIds(plan.images[0].config.rootfs.diff_ids)) unpins.push(this.pin(c));
-      await this.locked(() => this.commitPlan(plan));
-      return this.resolve(id);
-    } finally {
-      for (const u of unpins) u();
-      await rmrf(staging);
-    }
+    return this.stageAndCommit('derive', undefined, async (ctx) => {
+      const planned = planDerive(parent, opts.config, opts.createdBy, ctx.staging);
+      await fs.writeFile(planned.plan.blobs[0].file, planned.plan.images[0].configBytes);
+      for (const c of chainIds(planned.plan.images[0].config.rootfs.diff_ids)) ctx.pin(c);
+      return planned;
+    });
   }
 }
 
