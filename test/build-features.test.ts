@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 
 let d: Daemon;
@@ -28,11 +28,7 @@ function context(files: Record<string, string>): string {
   return dir;
 }
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await d.docker(args, { input, timeoutMs: 180_000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const ok = async (args: string[], input?: string): Promise<string> => dockerOk(d, args, { input, timeoutMs: 180_000 });
 
 test('here-documents: RUN <<EOF runs the script, a command reads one, COPY <<EOF writes a file (with $VAR when unquoted)', async () => {
   const tag = uniqueName('heredoc');

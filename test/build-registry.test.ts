@@ -5,7 +5,7 @@
 // pulled and run on a second daemon.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { freePort, startRegistry, type Registry } from './helpers/registry.ts';
 
@@ -23,11 +23,7 @@ after(async () => {
   await reg?.stop();
 });
 
-async function ok(args: string[], input?: string, on: Daemon = d): Promise<string> {
-  const r = await on.docker(args, { input, timeoutMs: 180_000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const ok = async (args: string[], input?: string, on: Daemon = d): Promise<string> => dockerOk(on, args, { input, timeoutMs: 180_000 });
 
 /** Pushes the busybox test image as `repo:tag` on the registry and removes that tag here. */
 async function seed(registry: Registry, tag = 'v1'): Promise<string> {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { writeTar } from '../scripts/build-test-images.ts';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 
 let d: Daemon;
@@ -34,11 +34,7 @@ async function build(args: string[], input?: Buffer | string) {
   return d.docker(['build', ...args], { input, timeoutMs: 180_000 });
 }
 
-async function ok(args: string[], input?: string | Buffer): Promise<string> {
-  const r = await d.docker(args, { input, timeoutMs: 180_000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout.trim();
-}
+const ok = async (args: string[], input?: string | Buffer): Promise<string> => (await dockerOk(d, args, { input, timeoutMs: 180_000 })).trim();
 
 const count = (text: string, word: string) => text.split(word).length - 1;
 

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildDebianImage } from '../scripts/build-debian-image.ts';
-import { startDaemon, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, type Daemon } from './helpers/daemon.ts';
 import { composeProject, THREE_TIER, type ComposeProject } from './helpers/compose.ts';
 
 
@@ -84,11 +84,7 @@ async function ready(port: number): Promise<Answer> {
   throw new Error(`the application did not answer through the web tier: ${last instanceof Error ? last.message : JSON.stringify(last)}\n${(await p!.run(['logs', '--tail', '30'])).stdout}`);
 }
 
-async function docker(args: string[]): Promise<string> {
-  const r = await d.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const docker = async (args: string[]): Promise<string> => (await dockerOk(d, args)).trim();
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { startDaemon, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { composeProject, type ComposeProject } from './helpers/compose.ts';
 
@@ -28,11 +28,7 @@ async function project(files: Record<string, string>): Promise<ComposeProject> {
   return p;
 }
 
-async function ok(args: string[]): Promise<string> {
-  const r = await d.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (args: string[]): Promise<string> => (await dockerOk(d, args)).trim();
 
 /** Container IDs of a project's service (compose's own labels). */
 async function ids(p: ComposeProject, service: string): Promise<string[]> {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 
 let d: Daemon;
@@ -16,11 +16,7 @@ before(async () => {
 });
 after(() => d?.cleanup());
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await d.docker(args, { input });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (args: string[], input?: string): Promise<string> => (await dockerOk(d, args, { input })).trim();
 
 async function makeTar(entries: (tar.Headers & { body?: string })[]): Promise<Buffer> {
   const pack = tar.pack();

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { writeTar } from '../scripts/build-test-images.ts';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage, testImageInfo, testImages } from './helpers/images.ts';
 
 let d: Daemon;
@@ -20,11 +20,7 @@ before(async () => {
 });
 after(() => d?.cleanup());
 
-async function ok(args: string[], input?: string | Buffer): Promise<string> {
-  const r = await d.docker(args, { input });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (args: string[], input?: string | Buffer): Promise<string> => (await dockerOk(d, args, { input })).trim();
 
 describe('layers', () => {
   test('whiteouts and opaque directories hide lower-layer files in containers', async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 
 let d: Daemon;
@@ -15,11 +15,7 @@ before(async () => {
 });
 after(() => d?.cleanup());
 
-async function ok(args: string[]): Promise<string> {
-  const r = await d.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (args: string[]): Promise<string> => (await dockerOk(d, args)).trim();
 
 test('several clients attached at once all see the output', async () => {
   const name = uniqueName('multi');

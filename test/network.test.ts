@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 
 let d: Daemon;
@@ -29,11 +29,7 @@ after(async () => {
   assert.ok(!rules.includes(tag.toUpperCase() + '-'), 'leaked iptables chains');
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await d.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (args: string[]): Promise<string> => (await dockerOk(d, args)).trim();
 
 async function inspect(name: string): Promise<any> {
   return JSON.parse(await ok(['inspect', name]))[0];

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { startRegistry, type Registry } from './helpers/registry.ts';
 
@@ -37,11 +37,7 @@ async function docker(args: string[], input?: string) {
   return d.docker(args, { input, timeoutMs: 120_000 });
 }
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await docker(args, input);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const ok = (args: string[], input?: string): Promise<string> => dockerOk(d, args, { input, timeoutMs: 120_000 });
 
 describe('basic auth', () => {
   let reg: Registry;
@@ -132,34 +128,39 @@ async function tokenServer(dir: string) {
   return { realm: `http://127.0.0.1:${port}/token`, cert, requests, refreshTokens, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-describe('bearer token auth', () => {
-  let reg: Registry;
-  let tokens: Awaited<ReturnType<typeof tokenServer>>;
+/** A registry that trusts a token server of its own, started for one describe block. */
+function tokenRegistry(): { reg: Registry; tokens: Awaited<ReturnType<typeof tokenServer>> } {
+  const t = {} as { reg: Registry; tokens: Awaited<ReturnType<typeof tokenServer>> };
   before(async () => {
-    tokens = await tokenServer(work);
-    reg = await startRegistry({ token: { realm: tokens.realm, service: 'berth-test', issuer: 'berth-test-issuer', rootCertBundle: tokens.cert } });
+    t.tokens = await tokenServer(work);
+    t.reg = await startRegistry({ token: { realm: t.tokens.realm, service: 'berth-test', issuer: 'berth-test-issuer', rootCertBundle: t.tokens.cert } });
   });
   after(async () => {
-    await reg?.stop();
-    await tokens?.close();
+    await t.reg?.stop();
+    await t.tokens?.close();
   });
+  return t;
+}
+
+describe('bearer token auth', () => {
+  const t = tokenRegistry();
 
   test('login, push and pull through tokens from the realm; anonymous pulls are denied', async () => {
     const name = uniqueName('tok');
-    const ref = `${reg.host}/${name}:1`;
+    const ref = `${t.reg.host}/${name}:1`;
     await ok(['tag', IMAGE, ref]);
-    const wrong = await docker(['login', '-u', 'alice', '--password-stdin', reg.host], 'nope');
+    const wrong = await docker(['login', '-u', 'alice', '--password-stdin', t.reg.host], 'nope');
     assert.notEqual(wrong.code, 0);
-    assert.match(await ok(['login', '-u', 'alice', '--password-stdin', reg.host], 'tok-pw'), /Login Succeeded/);
+    assert.match(await ok(['login', '-u', 'alice', '--password-stdin', t.reg.host], 'tok-pw'), /Login Succeeded/);
     await ok(['push', ref]);
     assert.ok(
-      tokens.requests.some((r) => r.user === 'alice' && r.scope.includes(`repository:${name}:pull,push`)),
-      `a push token was asked for: ${JSON.stringify(tokens.requests)}`,
+      t.tokens.requests.some((r) => r.user === 'alice' && r.scope.includes(`repository:${name}:pull,push`)),
+      `a push token was asked for: ${JSON.stringify(t.tokens.requests)}`,
     );
     await ok(['rmi', ref]);
     await ok(['pull', ref]);
     assert.equal((await ok(['run', '--rm', ref, 'echo', 'token-ok'])).trim(), 'token-ok');
-    await ok(['logout', reg.host]);
+    await ok(['logout', t.reg.host]);
     await ok(['rmi', ref]);
     const denied = await docker(['pull', ref]);
     assert.notEqual(denied.code, 0);
@@ -168,42 +169,33 @@ describe('bearer token auth', () => {
 });
 
 describe('refresh tokens', () => {
-  let reg: Registry;
-  let tokens: Awaited<ReturnType<typeof tokenServer>>;
-  before(async () => {
-    tokens = await tokenServer(work);
-    reg = await startRegistry({ token: { realm: tokens.realm, service: 'berth-test', issuer: 'berth-test-issuer', rootCertBundle: tokens.cert } });
-  });
-  after(async () => {
-    await reg?.stop();
-    await tokens?.close();
-  });
+  const t = tokenRegistry();
 
   test('login keeps the refresh token as the identity token instead of the password; push and pull trade it for tokens', async () => {
     const name = uniqueName('refresh');
-    const ref = `${reg.host}/${name}:1`;
+    const ref = `${t.reg.host}/${name}:1`;
     await ok(['tag', IMAGE, ref]);
-    assert.match(await ok(['login', '-u', 'alice', '--password-stdin', reg.host], 'tok-pw'), /Login Succeeded/);
+    assert.match(await ok(['login', '-u', 'alice', '--password-stdin', t.reg.host], 'tok-pw'), /Login Succeeded/);
     const config = JSON.parse(await readFile(path.join(d.dir, 'docker-config', 'config.json'), 'utf8')) as { auths: Record<string, { auth?: string; identitytoken?: string }> };
-    const entry = config.auths[reg.host];
-    assert.ok(entry?.identitytoken && tokens.refreshTokens.has(entry.identitytoken), `the CLI stored a refresh token: ${JSON.stringify(config)}`);
+    const entry = config.auths[t.reg.host];
+    assert.ok(entry?.identitytoken && t.tokens.refreshTokens.has(entry.identitytoken), `the CLI stored a refresh token: ${JSON.stringify(config)}`);
     assert.ok(!Buffer.from(entry.auth ?? '', 'base64').toString().includes('tok-pw'), 'the password is not stored');
 
-    const before = tokens.requests.length;
+    const before = t.tokens.requests.length;
     await ok(['push', ref]);
     await ok(['rmi', ref]);
     await ok(['pull', ref]);
-    const later = tokens.requests.slice(before);
+    const later = t.tokens.requests.slice(before);
     assert.ok(later.some((r) => r.method === 'POST' && r.user === 'alice' && r.scope.includes(`repository:${name}:pull,push`)), JSON.stringify(later));
     assert.ok(later.every((r) => r.method === 'POST'), `no password was sent after the login: ${JSON.stringify(later)}`);
     assert.ok(!d.logs().includes(entry.identitytoken!), 'the refresh token never reaches the daemon log');
 
-    tokens.refreshTokens.clear(); // revoked: the next pull is denied
+    t.tokens.refreshTokens.clear(); // revoked: the next pull is denied
     await ok(['rmi', ref]);
     const denied = await docker(['pull', ref]);
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /pull access denied|unauthorized/);
-    await ok(['logout', reg.host]);
+    await ok(['logout', t.reg.host]);
   });
 });
 

@@ -4,7 +4,7 @@
 // CLI nor the image's names show the mirror; other registries are untouched.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { startRegistry, type Registry } from './helpers/registry.ts';
 
@@ -25,11 +25,7 @@ after(async () => {
   await other?.stop();
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await d.docker(args, { timeoutMs: 120_000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const ok = async (args: string[]): Promise<string> => dockerOk(d, args, { timeoutMs: 120_000 });
 
 /** Seeds the mirror with the test image as Docker Hub's `repo` (library/NAME for one-word names). */
 async function seedMirror(repo: string, tag: string): Promise<string> {

@@ -10,7 +10,7 @@ import { sha256 } from '../src/image/digest.ts';
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST } from '../src/image/registry/manifest.ts';
 import { uploadBuffer } from '../src/image/registry/push.ts';
 import { readBody, RegistryClient } from '../src/image/registry/registry-client.ts';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { startRegistry, type Registry } from './helpers/registry.ts';
 
@@ -28,11 +28,7 @@ after(async () => {
   await reg?.stop();
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await d.docker(args, { timeoutMs: 120_000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const ok = async (args: string[]): Promise<string> => dockerOk(d, args, { timeoutMs: 120_000 });
 
 test('pull --platform picks the entry of an OCI index; zstd layers unpack; no entry is a clear error', async () => {
   const name = uniqueName('multi');

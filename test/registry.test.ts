@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { startRegistry, type Registry } from './helpers/registry.ts';
 
@@ -25,11 +25,7 @@ after(async () => {
   await reg?.stop();
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await d.docker(args, { timeoutMs: 120_000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const ok = async (args: string[]): Promise<string> => dockerOk(d, args, { timeoutMs: 120_000 });
 
 const repoName = () => uniqueName('reg');
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
+import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 
 let d: Daemon;
@@ -15,11 +15,7 @@ before(async () => {
 });
 after(() => d?.cleanup());
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await d.docker(args, { input });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = async (args: string[], input?: string): Promise<string> => (await dockerOk(d, args, { input })).trim();
 
 async function inspect(kind: 'container' | 'volume', name: string): Promise<any> {
   return JSON.parse(await ok([kind, 'inspect', name]))[0];

@@ -11,6 +11,7 @@
 //   BERTH_TEST_DEBUG=1    copy the daemon's output to this process's stderr
 //   BERTH_TEST_KEEP=1     keep the temp directory after cleanup (it is printed)
 //   BERTH_TEST_TMPDIR     where temp directories go (default os.tmpdir())
+import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -91,6 +92,13 @@ export interface Daemon {
   restart(): Promise<void>;
   /** Removes all containers, stops the daemon, unmounts and deletes the temp directory. */
   cleanup(): Promise<void>;
+}
+
+/** Runs the docker CLI against a daemon, fails the test with its output unless it exits 0, and returns stdout as printed. */
+export async function dockerOk(d: Daemon, args: string[], opts: DockerOptions = {}): Promise<string> {
+  const r = await d.docker(args, opts);
+  assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
 }
 
 let counter = 0;
