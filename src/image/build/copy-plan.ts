@@ -296,19 +296,26 @@ export async function copyFromArchive(w: LayerWriter, source: string, archive: R
     } else {
       target = fileDest;
     }
-    const owner = opts.owner.uid !== 0 || opts.owner.gid !== 0 ? opts.owner : { uid: h.uid ?? 0, gid: h.gid ?? 0 };
-    const common = { name: target, mode: opts.chmod ?? h.mode, uid: owner.uid, gid: owner.gid, mtime: h.mtime };
-    if (h.type === 'file') {
-      await w.add({ ...common, type: 'file', size: h.size }, entry);
-      continue;
-    }
-    if (h.type === 'directory') await w.add({ ...common, type: 'directory' });
-    else if (h.type === 'symlink') await w.add({ ...common, type: 'symlink', linkname: h.linkname });
-    entry.resume();
+    await addEntry(w, entry, target, opts);
   }
 }
 
-export { Readable };
+/**
+ * Writes one entry of a source archive into the layer at `target`, with the
+ * step's --chown/--chmod; other entry types (devices, fifos) are skipped.
+ */
+async function addEntry(w: LayerWriter, entry: tar.Entry, target: string, opts: CopyOptions): Promise<void> {
+  const h = entry.header;
+  const owner = opts.owner.uid !== 0 || opts.owner.gid !== 0 ? opts.owner : { uid: h.uid ?? 0, gid: h.gid ?? 0 };
+  const common = { name: target, mode: opts.chmod ?? h.mode, uid: owner.uid, gid: owner.gid, mtime: h.mtime };
+  if (h.type === 'file') {
+    await w.add({ ...common, type: 'file', size: h.size }, entry);
+    return;
+  }
+  if (h.type === 'directory') await w.add({ ...common, type: 'directory' });
+  else if (h.type === 'symlink') await w.add({ ...common, type: 'symlink', linkname: h.linkname });
+  entry.resume();
+}
 
 /**
  * COPY --from with a wildcard: `archive` is the tar of the pattern's fixed
@@ -348,15 +355,7 @@ export async function copyGlobFromArchive(w: LayerWriter, archive: Readable, bas
     }
     const rel = parts.length === depth ? parts[depth - 1] : parts.slice(depth).join('/');
     const target = dest ? `${dest}/${rel}` : rel;
-    const owner = opts.owner.uid !== 0 || opts.owner.gid !== 0 ? opts.owner : { uid: h.uid ?? 0, gid: h.gid ?? 0 };
-    const common = { name: target, mode: opts.chmod ?? h.mode, uid: owner.uid, gid: owner.gid, mtime: h.mtime };
-    if (h.type === 'file') {
-      await w.add({ ...common, type: 'file', size: h.size }, entry);
-      continue;
-    }
-    if (h.type === 'directory') await w.add({ ...common, type: 'directory' });
-    else if (h.type === 'symlink') await w.add({ ...common, type: 'symlink', linkname: h.linkname });
-    entry.resume();
+    await addEntry(w, entry, target, opts);
   }
   return matched;
 }
