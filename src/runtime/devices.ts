@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../core/errors.ts';
-import { hostDevices } from './host-devices.ts';
+import { deviceFromStat, hostDevices } from './host-devices.ts';
 import type { OciDevice, OciDeviceRule } from './oci-types.ts';
 
 export interface DeviceMapping {
@@ -18,8 +18,6 @@ export interface MappedDevices {
   rules: OciDeviceRule[];
 }
 
-const major = (rdev: bigint) => Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-const minor = (rdev: bigint) => Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
 
 function permissions(p: string | undefined, what: string): string {
   const value = p || 'rwm';
@@ -51,15 +49,7 @@ export async function mappedDevices(list: DeviceMapping[] | null | undefined): P
       if (real !== '/dev' && !real.startsWith('/dev/')) throw gatherError(host, 'a directory of devices must be under /dev');
       found = (await hostDevices(host)).map((d) => ({ ...d, path: path.posix.join(inside, path.relative(host, d.path)) }));
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      found = [{
-        path: inside,
-        type: st.isCharacterDevice() ? 'c' : 'b',
-        major: major(st.rdev),
-        minor: minor(st.rdev),
-        fileMode: Number(st.mode & 0o777n),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-      }];
+      found = [deviceFromStat(inside, st)];
     } else {
       throw gatherError(host, 'not a device node');
     }

@@ -1,5 +1,5 @@
 // Host devices for privileged containers (what Docker passes with --privileged).
-import { promises as fs } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import type { OciDevice } from './oci-types.ts';
 
@@ -7,6 +7,19 @@ const SKIP = new Set(['pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.ude
 
 const major = (rdev: bigint) => Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
 const minor = (rdev: bigint) => Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+
+/** The OCI description of the device node `st` describes, to be made at `inside`. */
+export function deviceFromStat(inside: string, st: BigIntStats): OciDevice {
+  return {
+    path: inside,
+    type: st.isCharacterDevice() ? 'c' : 'b',
+    major: major(st.rdev),
+    minor: minor(st.rdev),
+    fileMode: Number(st.mode & 0o777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+  };
+}
 
 export async function hostDevices(dir = '/dev'): Promise<OciDevice[]> {
   const out: OciDevice[] = [];
@@ -25,16 +38,7 @@ export async function hostDevices(dir = '/dev'): Promise<OciDevice[]> {
     }
     if (!e.isCharacterDevice() && !e.isBlockDevice()) continue;
     try {
-      const st = await fs.stat(full, { bigint: true });
-      out.push({
-        path: full,
-        type: e.isCharacterDevice() ? 'c' : 'b',
-        major: major(st.rdev),
-        minor: minor(st.rdev),
-        fileMode: Number(st.mode & 0o777n),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-      });
+      out.push(deviceFromStat(full, await fs.stat(full, { bigint: true })));
     } catch {
       // vanished meanwhile
     }
