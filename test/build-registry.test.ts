@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
-import { freePort, startRegistry, type Registry } from './helpers/registry.ts';
+import { freePort } from './helpers/ports.ts';
+import { startRegistry, type Registry } from './helpers/registry.ts';
 
 let d: Daemon;
 let reg: Registry;

@@ -6,13 +6,12 @@
 // test talks to the web tier from the host through a published loopback port.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildDebianImage } from '../scripts/build-debian-image.ts';
 import { dockerOk, startDaemon, type Daemon } from './helpers/daemon.ts';
 import { composeProject, THREE_TIER, type ComposeProject } from './helpers/compose.ts';
-
+import { freePort } from './helpers/ports.ts';
 
 let d: Daemon;
 let base: string;
@@ -30,17 +29,6 @@ after(async () => {
   await p?.remove();
   await d?.cleanup();
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 interface Answer {
   status: number;

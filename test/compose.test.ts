@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { dockerOk, startDaemon, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
 import { composeProject, type ComposeProject } from './helpers/compose.ts';
+import { freePort } from './helpers/ports.ts';
 
 let d: Daemon;
 let IMAGE: string;
@@ -34,17 +35,6 @@ const ok = async (args: string[]): Promise<string> => (await dockerOk(d, args)).
 async function ids(p: ComposeProject, service: string): Promise<string[]> {
   const out = await ok(['ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${p.name}`, '--filter', `label=com.docker.compose.service=${service}`]);
   return out.split('\n').filter(Boolean).sort();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 function hostGet(port: number, urlPath = '/'): Promise<string> {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
+import { freePort } from './helpers/ports.ts';
 
 let d: Daemon;
 let IMAGE: string;
@@ -263,17 +264,6 @@ describe('restarts', () => {
     await assertPortFree(port);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function assertPortFree(port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {

@@ -6,13 +6,13 @@
 // once before timing. Goal: at most half of Docker Engine's time.
 import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { buildDebianImage } from '../../scripts/build-debian-image.ts';
 import { THREE_TIER } from '../../test/helpers/compose.ts';
 import type { Row, Scenario, ScenarioContext } from '../scenario.ts';
 import { perEngine, summaryOrNull } from '../scenario.ts';
+import { freePort } from '../../test/helpers/ports.ts';
 
 const ROUNDS = 5;
 
@@ -39,17 +39,6 @@ async function ok(dir: string, env: NodeJS.ProcessEnv, args: string[]): Promise<
   const r = await compose(dir, env, args);
   if (r.code !== 0) throw new Error(`docker-compose ${args.join(' ')} exited ${r.code}: ${r.out.trim().slice(-1000)}`);
   return r.ms;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 export const composeUpDown: Scenario = {
