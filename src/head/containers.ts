@@ -111,6 +111,7 @@ export class ContainerService {
     return (await this.store.list<ContainerRecord>(KIND)).map((s) => s.value).filter((c) => !c.Incomplete);
   }
 
+  /** Undoes a create that did not finish: it failed, or a crash cut it short. */
   private async discardIncomplete(c: ContainerRecord): Promise<void> {
     await this.agent.runtime.delete(c.Id).catch(() => undefined);
     await this.agent.images.removeRootfs(c.Id).catch(() => undefined);
@@ -177,13 +178,7 @@ export class ContainerService {
       delete record.Incomplete;
       await this.save(record);
     } catch (err) {
-      await this.agent.runtime.delete(id).catch(() => undefined);
-      await this.agent.images.removeRootfs(id).catch(() => undefined);
-      await this.store.txn([
-        { op: 'delete', kind: KIND, key: id },
-        { op: 'delete', kind: NAME_KIND, key: finalName },
-      ]);
-      await this.mounts?.release(record, true).catch(() => undefined);
+      await this.discardIncomplete(record);
       throw err;
     }
     this.events.emit('container', 'create', record);
