@@ -604,10 +604,8 @@ export class ConmonRuntime implements RuntimeApi {
     if (!meta) throw notFound(`No such container: ${id}`);
     // Fast path (exec, resize): no exit file, a live pid and a thawed freezer
     // say "running" without spawning `runc state`.
-    if (!(await this.readExit(id))) {
-      const pid = await fs.readFile(this.paths.pidFile(id), 'utf8').then((t) => Number(t.trim()) || 0, () => 0);
-      if (pid > 0 && processAlive(pid) && (await isThawed(meta.cgroupsPath))) return { meta, pid, paused: false };
-    }
+    const pid = await this.pidUnlessExited(id);
+    if (pid > 0 && processAlive(pid) && (await isThawed(meta.cgroupsPath))) return { meta, pid, paused: false };
     const st = await this.state(id);
     if (st.status !== 'running' && st.status !== 'paused') throw conflict(`Container ${id} is not running`);
     return { meta, pid: st.pid, paused: st.status === 'paused' };
@@ -691,8 +689,13 @@ export class ConmonRuntime implements RuntimeApi {
     if (!meta) throw notFound(`No such container: ${id}`);
     // Streams sample every container once a second: the exit and pid files tell
     // whether it runs and its pid without spawning `runc state` each time.
-    const pid = (await this.readExit(id)) ? 0 : await fs.readFile(this.paths.pidFile(id), 'utf8').then((s) => Number(s.trim()) || 0, () => 0);
-    return cgroupStats(meta.cgroupsPath, pid);
+    return cgroupStats(meta.cgroupsPath, await this.pidUnlessExited(id));
+  }
+
+  /** The container's pid from its pid file, 0 once the exit file says it ended (no `runc state`). */
+  private async pidUnlessExited(id: string): Promise<number> {
+    if (await this.readExit(id)) return 0;
+    return fs.readFile(this.paths.pidFile(id), 'utf8').then((t) => Number(t.trim()) || 0, () => 0);
   }
 
   async updateHosts(container: ContainerRecord): Promise<void> {
