@@ -10,7 +10,7 @@ import type { Ctx } from '../http/context.ts';
 import type { Routes } from '../http/server.ts';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.ts';
 import { pumpInput } from './stdin-pump.ts';
-import { frame, MULTIPLEXED_STREAM, RAW_STREAM, STDERR, STDOUT } from './stdcopy.ts';
+import { MULTIPLEXED_STREAM, outputChunk, RAW_STREAM } from './stdcopy.ts';
 
 export function attachRoutes(r: Routes, containers: ContainerService, attach: AttachService): void {
   r.add('POST', '/containers/:id/attach', (ctx) => attachHandler(ctx, containers, attach));
@@ -71,5 +71,5 @@ async function attachHandler(ctx: Ctx, containers: ContainerService, attach: Att
 }
 
 function encode(e: LogEntry, tty: boolean): Buffer {
-  return tty ? e.data : frame(e.stream === 'stderr' ? STDERR : STDOUT, e.data);
+  return outputChunk(e.stream, e.data, tty);
 }

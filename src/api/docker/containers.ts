@@ -10,7 +10,7 @@ import type { EndpointConfig } from '../../head/networks.ts';
 import { checkCreateBody } from './container-schema.ts';
 import { containerInspect, containerSummary } from './container-view.ts';
 import { parseFilters, type Filters } from './filters.ts';
-import { frame, MULTIPLEXED_STREAM, RAW_STREAM, STDERR, STDOUT } from './stdcopy.ts';
+import { MULTIPLEXED_STREAM, outputChunk, RAW_STREAM } from './stdcopy.ts';
 
 const PS_FILTERS = ['id', 'name', 'label', 'label!', 'status', 'ancestor', 'exited', 'before', 'since', 'health', 'network', 'volume', 'publish', 'expose', 'isolation', 'is-task'];
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
@@ -137,7 +137,7 @@ export function containerRoutes(r: Routes, containers: ContainerService, images:
 
 function encodeEntry(e: LogEntry, tty: boolean, timestamps: boolean): Buffer {
   const payload = timestamps ? Buffer.concat([Buffer.from(e.time + ' '), e.data]) : e.data;
-  return tty ? payload : frame(e.stream === 'stderr' ? STDERR : STDOUT, payload);
+  return outputChunk(e.stream, payload, tty);
 }
 
 /** since/until: unix seconds with optional fraction, or RFC 3339. */

@@ -9,7 +9,7 @@ import { readExact } from './read-exact.ts';
 import { size } from './attach.ts';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.ts';
 import { pumpInput } from './stdin-pump.ts';
-import { frame, MULTIPLEXED_STREAM, RAW_STREAM, STDERR, STDOUT } from './stdcopy.ts';
+import { MULTIPLEXED_STREAM, outputChunk, RAW_STREAM } from './stdcopy.ts';
 
 export function execRoutes(r: Routes, execs: ExecService): void {
   r.add('POST', '/containers/:id/exec', async (ctx) => {
@@ -43,12 +43,12 @@ export function execRoutes(r: Routes, execs: ExecService): void {
     for await (const o of session.output) {
       if (gone.signal.aborted) continue; // keep draining so that the process never blocks on a full pipe
       if (o.stream === 'stdout' ? !wantOut : !wantErr) continue;
-      socket.write(tty ? o.data : frame(o.stream === 'stderr' ? STDERR : STDOUT, o.data));
+      socket.write(outputChunk(o.stream, o.data, tty));
     }
     const { error } = await session.exited;
     if (error && !gone.signal.aborted) {
       const text = Buffer.from(`OCI runtime exec failed: ${error}\r\n`);
-      socket.write(tty ? text : frame(STDOUT, text));
+      socket.write(outputChunk('stdout', text, tty));
     }
     socket.end();
   });

@@ -11,5 +11,10 @@ export function frame(stream: number, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
+/** A container's output as the client reads it: raw with a TTY, framed by stream without. */
+export function outputChunk(stream: 'stdout' | 'stderr', data: Buffer, tty: boolean): Buffer {
+  return tty ? data : frame(stream === 'stderr' ? STDERR : STDOUT, data);
+}
+
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
 export const MULTIPLEXED_STREAM = 'application/vnd.docker.multiplexed-stream';
