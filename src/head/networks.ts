@@ -18,6 +18,14 @@ const IPAM_KIND = 'ipam';
 const PREDEFINED = ['bridge', 'host', 'none'];
 const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 const MTU_OPT = 'com.docker.network.driver.mtu';
+const MASQUERADE_OPT = 'com.docker.network.bridge.enable_ip_masquerade';
+
+/** Go's strconv.ParseBool, as Docker parses bridge options; undefined when the text is none of its forms. */
+function parseBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
+  return undefined;
+}
 
 export interface NetworkRecord {
   Name: string;
@@ -151,7 +159,8 @@ export class NetworkService implements ContainerNetworking {
       gateway: cfg.Gateway,
       internal: n.Internal,
       mtu: n.Mtu,
-      masquerade: !n.Internal,
+      // Outbound NAT unless the network is internal or was created with enable_ip_masquerade=false.
+      masquerade: !n.Internal && parseBool(n.Options[MASQUERADE_OPT] ?? 'true') !== false,
       dns: n.Name !== 'bridge',
     };
   }
@@ -170,7 +179,7 @@ export class NetworkService implements ContainerNetworking {
           Options: {
             'com.docker.network.bridge.default_bridge': 'true',
             'com.docker.network.bridge.enable_icc': 'true',
-            'com.docker.network.bridge.enable_ip_masquerade': 'true',
+            [MASQUERADE_OPT]: 'true',
             'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
             [BRIDGE_NAME_OPT]: this.bridgeName,
             [MTU_OPT]: '1500',
@@ -278,6 +287,8 @@ export class NetworkService implements ContainerNetworking {
     const opts = req.Options ?? {};
     const mtu = opts[MTU_OPT] !== undefined ? Number(opts[MTU_OPT]) : 1500;
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalid(`invalid MTU: ${opts[MTU_OPT]}`);
+    const masq = opts[MASQUERADE_OPT];
+    if (masq !== undefined && parseBool(masq) === undefined) throw invalid(`failed to parse ${MASQUERADE_OPT} value: ${masq} (strconv.ParseBool: parsing ${JSON.stringify(masq)}: invalid syntax)`);
     const rec = this.record(
       name,
       'bridge',
