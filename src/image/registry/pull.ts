@@ -1,15 +1,15 @@
 // Pulling one image: resolve the reference to a manifest (choosing the
 // platform's entry of an index), fetch and verify the config, download the
 // layers that are not present yet (in parallel, resuming with Range or
-// retrying a broken download), verify every blob's size and digest before
-// anything is made of it, then decompress and unpack each layer in one pass
-// while checking its diff id. The result is a LoadPlan for the image store
-// to commit; nothing in the store changes here.
+// retrying a broken download) and decompress and unpack each one into the
+// staging directory as it arrives, checking the blob's size and digest and
+// the tar's diff id on the way. The result is a LoadPlan for the image store
+// to commit; nothing in the store changes here, so a blob that fails a check
+// leaves nothing behind.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { once } from 'node:events';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, invalid, isKind, notFound } from '../../core/errors.ts';
 import { familiarName, familiarString, type Reference } from '../../core/reference.ts';
@@ -107,6 +107,7 @@ export async function pullImage(
 
   const id = sha256(configBytes);
   const chains = chainIds(diffIds);
+  const layerMeta = (i: number) => ({ chainId: chains[i], diffId: diffIds[i], parent: i === 0 ? '' : chains[i - 1] });
   const image: ImageToLoad = { id, configBytes, config, tags: [], digests: [`${familiarName(ref)}@${top.digest}`] };
   if (ref.tag || !ref.digest) image.tags.push(familiarString({ ...ref, digest: undefined, tag: ref.tag ?? 'latest' }));
   const plan: LoadPlan = { images: [image], blobs: [], layers: [] };
@@ -141,20 +142,18 @@ export async function pullImage(
   }
   const jobs = [...wanted.values()];
   for (const j of jobs) ctx.progress({ id: shortDigest(j.desc.digest), status: 'Pulling fs layer', progressDetail: {} });
-  let n = 0;
   const tasks = jobs.map((job) => async () => {
     const idShort = shortDigest(job.desc.digest);
-    const file = path.join(ctx.staging, 'blobs', `download-${n++}`);
-    await download(client, job.desc, file, layerProgress(ctx.progress, idShort, 'Downloading', job.desc.size));
-    ctx.progress({ id: idShort, status: 'Verifying Checksum', progressDetail: {} });
-    ctx.progress({ id: idShort, status: 'Download complete', progressDetail: {} });
-    for (const i of job.layers) {
-      ctx.progress({ id: idShort, status: 'Extracting', progressDetail: { current: 0, total: job.desc.size } });
-      const staged = await extract(file, diffIds[i], { chainId: chains[i], diffId: diffIds[i], parent: i === 0 ? '' : chains[i - 1] }, ctx, i);
-      plan.layers.push(staged.layer);
-      if (!plan.blobs.some((b) => b.digest === diffIds[i])) plan.blobs.push({ file: staged.blob, digest: diffIds[i] });
+    const [first, ...more] = job.layers;
+    const staged = await fetchLayer(client, job.desc, diffIds[first], layerMeta(first), ctx, first, idShort);
+    plan.layers.push(staged.layer);
+    if (!plan.blobs.some((b) => b.digest === diffIds[first])) plan.blobs.push({ file: staged.blob, digest: diffIds[first] });
+    // The same blob listed again (empty layers, typically): unpack the verified tar once more.
+    for (const i of more) {
+      if (diffIds[i] !== diffIds[first]) throw invalid(`${what}: the image config gives one blob the diff ids ${diffIds[first]} and ${diffIds[i]}`);
+      const again = await ctx.layers.stage(path.join(ctx.staging, 'layers'), layerMeta(i), createReadStream(staged.blob));
+      plan.layers.push(again);
     }
-    await fs.rm(file, { force: true });
     ctx.progress({ id: idShort, status: 'Pull complete', progressDetail: {} });
   });
   await limited(tasks, PARALLEL_DOWNLOADS, (i) => ctx.progress({ id: shortDigest(jobs[i].desc.digest), status: 'Waiting', progressDetail: {} }));
@@ -192,81 +191,142 @@ function retriable(err: unknown): boolean {
 }
 
 /**
- * Downloads a blob to `file` and checks its size and digest. A broken
- * transfer resumes where it stopped when the registry honours Range, and
- * starts over otherwise; after ATTEMPTS failures the error stands.
+ * Streams a blob into `sink` while checking its size and digest; ends the
+ * sink only when both are right, and destroys it with the error otherwise, so
+ * whatever the sink made of the bytes must stay staged until this resolves. A
+ * broken transfer resumes where it stopped when the registry honours Range
+ * (and skips what it already has when the registry sends everything again);
+ * after ATTEMPTS failures the error stands. When the sink fails first
+ * (corrupt gzip, say), the rest is still read so that a blob that is not what
+ * the manifest says is reported as that, not as whatever it broke downstream.
  */
-export async function download(client: RegistryClient, desc: Descriptor, file: string, report: (current: number) => void): Promise<void> {
-  let hash = createHash('sha256');
+export async function download(client: RegistryClient, desc: Descriptor, sink: Writable, report: (current: number) => void): Promise<void> {
+  const hash = createHash('sha256');
   let received = 0;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const headers: Record<string, string> = received > 0 ? { Range: `bytes=${received}-` } : {};
-      const res = await client.request('GET', `/v2/${client.repo}/blobs/${desc.digest}`, { headers, redirect: true });
-      if (received > 0 && res.statusCode === 200) {
-        // No range support: start over.
-        hash = createHash('sha256');
-        received = 0;
-      } else if (res.statusCode !== 200 && res.statusCode !== 206) {
-        await failure(res, `blob ${desc.digest}`);
-      }
-      const out = createWriteStream(file, { flags: received > 0 ? 'a' : 'w', mode: 0o600 });
+  try {
+    for (let attempt = 1; ; attempt++) {
       try {
+        const headers: Record<string, string> = received > 0 ? { Range: `bytes=${received}-` } : {};
+        const res = await client.request('GET', `/v2/${client.repo}/blobs/${desc.digest}`, { headers, redirect: true });
+        if (res.statusCode !== 200 && res.statusCode !== 206) await failure(res, `blob ${desc.digest}`);
+        let skip = res.statusCode === 200 ? received : received - rangeStart(res.headers['content-range']);
+        if (skip < 0) throw invalid(`blob ${desc.digest}: the registry answered a range that starts after byte ${received}`);
         for await (const chunk of res) {
-          const c = chunk as Buffer;
+          let c = chunk as Buffer;
+          if (skip > 0) {
+            const n = Math.min(skip, c.length);
+            skip -= n;
+            c = c.subarray(n);
+            if (c.length === 0) continue;
+          }
           received += c.length;
           if (received > desc.size) throw invalid(`filesystem layer verification failed for digest ${desc.digest}: more than the ${desc.size} bytes announced`);
           hash.update(c);
-          if (!out.write(c)) await once(out, 'drain');
+          if (!sink.destroyed && !sink.write(c)) await drainedOrGone(sink);
           report(received);
         }
-      } finally {
-        out.end();
-        await once(out, 'close').catch(() => undefined);
+        if (received < desc.size) throw Object.assign(new Error('premature end of blob'), { code: 'ECONNRESET' });
+        break;
+      } catch (err) {
+        if (!retriable(err) || attempt >= ATTEMPTS) throw err;
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
       }
-      if (received < desc.size) throw Object.assign(new Error('premature end of blob'), { code: 'ECONNRESET' });
-      if (`sha256:${hash.digest('hex')}` !== desc.digest) {
-        throw invalid(`filesystem layer verification failed for digest ${desc.digest}`);
-      }
-      return;
-    } catch (err) {
-      if (!retriable(err) || attempt >= ATTEMPTS) {
-        await fs.rm(file, { force: true });
-        throw err;
-      }
-      await sleep(Math.min(2000, 100 * 2 ** attempt));
     }
+    if (`sha256:${hash.digest('hex')}` !== desc.digest) throw invalid(`filesystem layer verification failed for digest ${desc.digest}`);
+  } catch (err) {
+    sink.destroy(err as Error);
+    throw err;
   }
+  if (!sink.destroyed) sink.end();
 }
 
-/** Decompresses a verified blob once, writing the uncompressed tar (checked against its diff id) and unpacking it together. */
-async function extract(
-  file: string,
+/** The first byte of a 206 answer ("bytes 100-199/200"); 0 when the header is missing or odd. */
+function rangeStart(header: string | undefined): number {
+  const m = /^bytes (\d+)-/.exec(header ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+/** Resolves when `w` wants more or is gone (a failed consumer must not stall the download). */
+function drainedOrGone(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      w.off('drain', done);
+      w.off('close', done);
+      resolve();
+    };
+    w.on('drain', done);
+    w.on('close', done);
+  });
+}
+
+/** Buffers between the stages of a layer's pipeline: enough that socket, gunzip and disk rarely wait for each other. */
+const PIPE_BUFFER = 1 << 20;
+
+/**
+ * One layer in one pass: the download (size and digest checked) is
+ * decompressed as it arrives, and the tar both unpacked into the staging
+ * directory and kept as the uncompressed blob, whose digest must be the
+ * layer's diff id. Nothing is staged for the store unless all of it holds.
+ */
+async function fetchLayer(
+  client: RegistryClient,
+  desc: Descriptor,
   diffId: string,
   meta: { chainId: string; diffId: string; parent: string },
   ctx: PullContext,
   index: number,
+  idShort: string,
 ): Promise<{ layer: StagedLayer; blob: string }> {
   const blob = path.join(ctx.staging, 'blobs', `layer-${index}`);
-  const { stream } = await decompressed(createReadStream(file));
-  const toBlob = new PassThrough();
-  const toUnpack = new PassThrough();
-  stream.pipe(toBlob);
-  stream.pipe(toUnpack);
-  stream.on('error', (err) => {
-    toBlob.destroy(err);
-    toUnpack.destroy(err);
+  const compressed = new PassThrough({ highWaterMark: PIPE_BUFFER });
+  // Its errors reach extract through the decompression pipeline; this one only keeps a late one from going unhandled.
+  compressed.on('error', () => undefined);
+  const fetched = download(client, desc, compressed, layerProgress(ctx.progress, idShort, 'Downloading', desc.size)).then(() => {
+    ctx.progress({ id: idShort, status: 'Verifying Checksum', progressDetail: {} });
+    ctx.progress({ id: idShort, status: 'Download complete', progressDetail: {} });
+    ctx.progress({ id: idShort, status: 'Extracting', progressDetail: { current: desc.size, total: desc.size } });
   });
+  // Once extraction is over, bytes still arriving (after the end of a gzip stream) are dropped, never left to stall the download.
+  const made = extract(compressed, diffId, meta, ctx, blob).finally(() => compressed.resume());
+  const [got, result] = await Promise.allSettled([fetched, made]);
+  // The download's verdict comes first: a blob with the wrong digest says so, whatever broke downstream.
+  if (got.status === 'rejected') {
+    await made.catch(() => undefined);
+    throw got.reason;
+  }
+  if (result.status === 'rejected') throw result.reason;
+  return { layer: result.value, blob };
+}
+
+/** Decompresses the tar once, writing the uncompressed blob (checked against the diff id) and unpacking it together. */
+async function extract(
+  compressed: PassThrough,
+  diffId: string,
+  meta: { chainId: string; diffId: string; parent: string },
+  ctx: PullContext,
+  blob: string,
+): Promise<StagedLayer> {
+  let stream: Readable | undefined;
+  const toBlob = new PassThrough({ highWaterMark: PIPE_BUFFER });
+  const toUnpack = new PassThrough({ highWaterMark: PIPE_BUFFER });
   try {
+    stream = (await decompressed(compressed)).stream;
+    stream.pipe(toBlob);
+    stream.pipe(toUnpack);
+    stream.on('error', (err) => {
+      toBlob.destroy(err);
+      toUnpack.destroy(err);
+    });
     const [written, layer] = await Promise.all([
       writeHashed(toBlob, blob),
       // The unpacker may stop at the end-of-archive marker: drain the rest so the tee never stalls.
       ctx.layers.stage(path.join(ctx.staging, 'layers'), meta, toUnpack).finally(() => toUnpack.resume()),
     ]);
     if (written.digest !== diffId) throw invalid(`layer ${shortDigest(meta.chainId)}: its content has diff id ${written.digest}, but the image config expects ${diffId}`);
-    return { layer, blob };
+    return layer;
   } catch (err) {
-    stream.destroy();
+    stream?.destroy();
+    compressed.destroy();
     toBlob.destroy();
     toUnpack.destroy();
     if (isKind(err, 'invalid')) throw err;
