@@ -369,7 +369,11 @@ export interface NetworkApi {
   /** Adds or removes one endpoint of a running container's sandbox. */
   addEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
   removeEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
-  /** Removes the namespace, veths and port rules; idempotent. */
+  /**
+   * Removes the port rules at once and the namespace and veths in the
+   * background (the kernel takes ~50 ms per veth); a later sandbox of the same
+   * container or with one of its addresses waits for them. Idempotent.
+   */
   removeSandbox(containerId: string): Promise<void>;
   /** After a daemon start: re-applies what is given, removes whatever else of this node's is left. */
   restore(nets: NetworkSpec[], sandboxes: SandboxSpec[]): Promise<void>;

@@ -31,6 +31,12 @@ export class LocalNetwork implements NetworkApi {
   readonly tag: string;
   private readonly nets = new Map<string, NetworkSpec>();
   private readonly sandboxes = new Map<string, Sandbox>();
+  /**
+   * Namespaces still being torn down: deleting a veth waits ~50 ms on the
+   * kernel (RCU), so a stop does not wait for it. A new sandbox for the same
+   * container, or one reusing an address of the old, waits instead.
+   */
+  private readonly teardowns = new Map<string, { done: Promise<void>; endpoints: EndpointSpec[] }>();
   private readonly firewall: Firewall;
   private readonly dns: EmbeddedDns;
 
@@ -126,6 +132,7 @@ export class LocalNetwork implements NetworkApi {
   async createSandbox(spec: SandboxSpec): Promise<{ sandboxKey: string; ports: PortSpec[] }> {
     const netns = this.netnsName(spec.containerId);
     const sb: Sandbox = { spec: { ...spec, ports: [] }, netns, holders: [] };
+    await this.teardownsInTheWay(spec.containerId, spec.endpoints);
     // A start cut short (daemon killed) can leave the namespace and its veths
     // (a veth outlives `ip netns del` for a while): clear them first so that
     // starting again works.
@@ -177,6 +184,7 @@ export class LocalNetwork implements NetworkApi {
   async addEndpoint(containerId: string, ep: EndpointSpec): Promise<void> {
     const sb = this.sandboxes.get(containerId);
     if (!sb) throw conflict(`container ${containerId} has no network namespace on this node`);
+    await this.teardownsInTheWay(containerId, [ep]);
     await ipBatch(this.hostSide(containerId, ep, sb.netns));
     try {
       const routes = sb.spec.endpoints.some((e) => !e.network.internal) || ep.network.internal ? [] : [`route add default via ${ep.network.gateway}`];
@@ -202,8 +210,26 @@ export class LocalNetwork implements NetworkApi {
     const sb = this.sandboxes.get(containerId);
     this.sandboxes.delete(containerId);
     for (const h of sb?.holders ?? []) h.close();
-    await this.deleteNetns(containerId, sb?.spec.endpoints ?? []);
+    const endpoints = sb?.spec.endpoints ?? [];
+    const previous = this.teardowns.get(containerId)?.done ?? Promise.resolve();
+    const done: Promise<void> = previous
+      .then(() => this.deleteNetns(containerId, endpoints))
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.teardowns.get(containerId)?.done === done) this.teardowns.delete(containerId);
+      });
+    this.teardowns.set(containerId, { done, endpoints });
     if (sb?.spec.ports.length) await this.applyFirewall();
+  }
+
+  /** Waits for teardowns of this container's namespace or of namespaces holding one of these addresses. */
+  private async teardownsInTheWay(containerId: string, endpoints: EndpointSpec[]): Promise<void> {
+    const wanted = new Set(endpoints.map((ep) => `${ep.network.id}/${ep.ip}`));
+    const waits: Promise<void>[] = [];
+    for (const [id, t] of this.teardowns) {
+      if (id === containerId || t.endpoints.some((ep) => wanted.has(`${ep.network.id}/${ep.ip}`))) waits.push(t.done);
+    }
+    await Promise.all(waits);
   }
 
   /** Veths first: `ip netns del` returns before the devices are gone, and a restart reuses their names. */
@@ -257,9 +283,11 @@ export class LocalNetwork implements NetworkApi {
     return links.map((l) => l.ifname).filter((n) => n === `${this.tag}0` || n.startsWith(`${this.tag}-`));
   }
 
-  close(): void {
+  /** Closes port holders and DNS servers; resolves once pending namespace teardowns are done. */
+  async close(): Promise<void> {
     for (const sb of this.sandboxes.values()) for (const h of sb.holders) h.close();
     this.dns.closeAll();
+    await Promise.all([...this.teardowns.values()].map((t) => t.done));
   }
 }
 
