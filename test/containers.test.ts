@@ -154,6 +154,8 @@ describe('lifecycle', () => {
   test('stop uses the image StopSignal', async () => {
     const name = uniqueName('stopsig');
     await ok(['run', '-d', '--name', name, STOPSIG]);
+    // The shell is PID 1: a SIGUSR1 before its trap is set is ignored. It says "ready" after.
+    for (let i = 0; i < 200 && !(await ok(['logs', name])).includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
     await ok(['stop', '-t', '20', name]);
     assert.equal((await inspect(name)).State.ExitCode, STOPSIGNAL_EXIT_CODE);
     await ok(['rm', name]);
