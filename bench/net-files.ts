@@ -2,7 +2,8 @@
 // engines through the docker CLI:
 // - HTTP requests per second through a published port on loopback (busybox
 //   httpd in the container, wrk on the host; each request is a new
-//   connection, as busybox httpd closes it);
+//   connection, as busybox httpd closes it), both engines' servers up at
+//   once and measured in alternating rounds;
 // - `docker cp` of a 100 MB directory tree into and out of a container;
 // - `docker commit` of a container that changed 10,000 files.
 import { execFile } from 'node:child_process';
@@ -18,7 +19,6 @@ import { summarize, type Summary } from './measure.ts';
 const run = promisify(execFile);
 
 export interface NetFilesResult {
-  http: { requestsPerSecond: number; wrk: string } | null;
   cpIn: Summary;
   cpOut: Summary;
   /** MB/s from the medians. */
@@ -33,9 +33,6 @@ export interface NetFilesOptions {
   image: string;
   /** Repetitions of the cp and commit timings. */
   repeats: number;
-  /** Seconds of wrk load. */
-  httpSeconds: number;
-  say: (msg: string) => void;
 }
 
 /** A tree of 100 directories x 10 files x 100 KiB (100,000 KiB), made once and shared by both engines. */
@@ -80,21 +77,70 @@ async function waitHttp(port: number): Promise<void> {
   throw new Error(`nothing answers HTTP on 127.0.0.1:${port}`);
 }
 
-export async function httpThroughput(cli: Cli, opts: NetFilesOptions): Promise<{ requestsPerSecond: number; wrk: string }> {
+/** busybox httpd in a container with port 80 published on an ephemeral port of 127.0.0.1; resolves once it answers. */
+export async function startHttpServer(cli: Cli, image: string): Promise<{ id: string; port: number }> {
   const script = 'mkdir /www && echo berth-bench-http > /www/index.html && exec httpd -f -p 80 -h /www';
-  const id = (await cli.ok(['run', '-d', '-p', '127.0.0.1::80', opts.image, 'sh', '-c', script])).stdout.trim();
+  const id = (await cli.ok(['run', '-d', '-p', '127.0.0.1::80', image, 'sh', '-c', script])).stdout.trim();
   try {
     const line = (await cli.ok(['port', id, '80/tcp'])).stdout.trim().split('\n')[0];
     const port = Number(/:(\d+)$/.exec(line)?.[1]);
     if (!port) throw new Error(`docker port printed ${JSON.stringify(line)}`);
     await waitHttp(port);
-    const { stdout } = await run('wrk', ['-t', '2', '-c', '16', '-d', `${opts.httpSeconds}s`, `http://127.0.0.1:${port}/`], { timeout: (opts.httpSeconds + 30) * 1000 });
-    const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(stdout)?.[1]);
-    if (!Number.isFinite(rps)) throw new Error(`wrk printed no Requests/sec: ${stdout}`);
-    const errors = /Socket errors:.*|Non-2xx or 3xx responses:.*/g.exec(stdout);
-    return { requestsPerSecond: rps, wrk: errors ? `${errors[0]}` : '' };
-  } finally {
+    return { id, port };
+  } catch (err) {
     await cli.run(['rm', '-f', id]);
+    throw err;
+  }
+}
+
+/** One wrk pass against 127.0.0.1:port: requests per second and wrk's error lines (if any). */
+export async function wrkOnce(port: number, seconds: number): Promise<{ requestsPerSecond: number; errors: string }> {
+  const { stdout } = await run('wrk', ['-t', '2', '-c', '16', '-d', `${seconds}s`, `http://127.0.0.1:${port}/`], { timeout: (seconds + 30) * 1000 });
+  const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(stdout)?.[1]);
+  if (!Number.isFinite(rps)) throw new Error(`wrk printed no Requests/sec: ${stdout}`);
+  const errors = stdout.match(/Socket errors:.*|Non-2xx or 3xx responses:.*/g) ?? [];
+  return { requestsPerSecond: rps, errors: errors.join('; ') };
+}
+
+export interface HttpRounds {
+  /** Requests per second, one per round. */
+  requestsPerSecond: number[];
+  /** wrk's error lines, per round where there were any. */
+  errors: string[];
+}
+
+/**
+ * HTTP through a published port on every engine at once: a server container
+ * on each, then `rounds` wrk passes per engine, alternating engines pass by
+ * pass and flipping the order every round. Run one engine after the other
+ * (minutes apart), the figures followed whatever else loaded the machine;
+ * interleaved, both engines see the same load. A short untimed pass first
+ * warms each path (page cache, ARP, conntrack).
+ */
+export async function httpRounds<K extends string>(engines: { key: K; cli: Cli }[], opts: { image: string; rounds: number; seconds: number; problem: (msg: string) => void }): Promise<Partial<Record<K, HttpRounds>>> {
+  const servers: { key: K; cli: Cli; id: string; port: number; out: HttpRounds }[] = [];
+  try {
+    for (const e of engines) {
+      try {
+        servers.push({ ...e, ...(await startHttpServer(e.cli, opts.image)), out: { requestsPerSecond: [], errors: [] } });
+      } catch (err) {
+        opts.problem(`HTTP through a published port (${e.cli.host}): ${(err as Error).message}`);
+      }
+    }
+    for (const s of servers) await wrkOnce(s.port, 1);
+    for (let r = 0; r < opts.rounds; r++) {
+      const order = r % 2 === 0 ? servers : [...servers].reverse();
+      for (const s of order) {
+        const w = await wrkOnce(s.port, opts.seconds);
+        s.out.requestsPerSecond.push(w.requestsPerSecond);
+        if (w.errors) s.out.errors.push(`round ${r + 1}: ${w.errors}`);
+      }
+    }
+    const res: Partial<Record<K, HttpRounds>> = {};
+    for (const s of servers) res[s.key] = s.out;
+    return res;
+  } finally {
+    for (const s of servers) await s.cli.run(['rm', '-f', s.id]);
   }
 }
 
@@ -135,22 +181,15 @@ export async function commitTimes(cli: Cli, files: number, opts: NetFilesOptions
   return times;
 }
 
-/** All three on one engine. */
-export async function measureNetFiles(cli: Cli, tree: { dir: string; bytes: number }, opts: NetFilesOptions): Promise<NetFilesResult> {
+/** cp and commit on one engine (HTTP is measured on both at once: httpRounds). */
+export async function measureFiles(cli: Cli, tree: { dir: string; bytes: number }, opts: NetFilesOptions): Promise<NetFilesResult> {
   const FILES = 10_000;
-  let http: NetFilesResult['http'] = null;
-  try {
-    http = await httpThroughput(cli, opts);
-  } catch (err) {
-    opts.say(`HTTP through a published port (${cli.host}): ${(err as Error).message}`);
-  }
   const { cpIn, cpOut } = await cpTimes(cli, tree, opts);
   const commit = await commitTimes(cli, FILES, opts);
   const sIn = summarize(cpIn);
   const sOut = summarize(cpOut);
   const mb = tree.bytes / (1024 * 1024);
   return {
-    http,
     cpIn: sIn,
     cpOut: sOut,
     cpInMBps: mb / (sIn.median / 1000),
