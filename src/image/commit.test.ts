@@ -3,12 +3,14 @@
 // device nodes).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
-import { copyUpperDir, mountTargetLeftovers, upperDirTar } from './commit.ts';
+import { copyUpperDir, mountTargetLeftovers, upperDirTar, writeLayerTar } from './commit.ts';
+import { sha256 } from './digest.ts';
+import { dirSize } from './fs-util.ts';
 
 const xattrs = (dir: string) => execFileSync('getfattr', ['-R', '-h', '-d', '-m', '-', '--absolute-names', '.'], { cwd: dir }).toString();
 
@@ -86,5 +88,17 @@ describe('commit layer from an upper dir', () => {
     assert.deepEqual([b.type, b.linkname], ['link', 'a']);
     const a = entries.find((e) => e.name === 'a')!;
     assert.deepEqual([a.uid, a.gid, a.mode, a.size], [123, 456, 0o4751, 4]);
+  });
+
+  it('hashes the tar it writes and counts the layer size as a walk of the copy does', async () => {
+    const exclude = new Set(['etc/hostname', 'etc/resolv.conf']);
+    const file = path.join(base, 'layer.tar');
+    const { diffId, size } = await writeLayerTar(upper, file, { exclude, opaque: new Set(['opq']) });
+    assert.equal(diffId, sha256(readFileSync(file)));
+    const copy = path.join(base, 'sized');
+    mkdirSync(copy);
+    await copyUpperDir(upper, copy, exclude, new Map());
+    assert.equal(size, await dirSize(copy));
+    assert.ok(size > 0);
   });
 });

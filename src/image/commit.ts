@@ -3,20 +3,19 @@
 // owners, times, hardlinks, xattrs; overlay whiteouts, 0/0 character devices,
 // and opaque marks are already the layer store's own form), made while the
 // layer tar is written in the OCI form (".wh.name" entries, ".wh..wh..opq"
-// for opaque directories) for its digest and for `docker save`. Unpacking
-// that tar again file by file took seconds for 10,000 files.
-import { closeSync, constants, createReadStream, promises as fs, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+// for opaque directories) for its digest and for `docker save`, hashed as
+// it is written, counting the layer's size on the way. Unpacking that tar
+// again file by file took seconds for 10,000 files.
+import { createHash } from 'node:crypto';
+import { promises as fs, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
-import { coalesce } from '../core/coalesce.ts';
 import type { ImageConfig, ImageRecord, ImageRunConfig } from '../core/types.ts';
-import { writeHashed } from './content-store.ts';
 import { chainIds, sha256 } from './digest.ts';
 import { run } from './fs-util.ts';
 import type { LayerStore, StagedLayer } from './layer-store.ts';
 import type { LoadPlan } from './load.ts';
+import { deviceNumbers, TarWriter } from './tar-writer.ts';
 
 export interface CommitOptions {
   config: ImageRunConfig;
@@ -92,85 +91,91 @@ export async function copyUpperDir(upper: string, dest: string, exclude: Set<str
   }
 }
 
-const SMALL_FILE = 256 << 10;
-
-function readNoFollow(file: string): Buffer {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
 
-/** The upper dir as a layer tar. */
-export async function upperDirTar(upper: string, opts: { exclude?: Set<string>; opaque?: Set<string> } = {}): Promise<Readable> {
-  const opaque = opts.opaque ?? opaqueOf(await overlayXattrs(upper));
-  const exclude = opts.exclude ?? new Set<string>();
-  const pack = tar.pack();
+/** Entries written before the walk yields, so that 10,000 small files do not hold the event loop at once. */
+const ENTRIES_PER_YIELD = 256;
+
+/**
+ * The upper dir as a layer tar in pieces of about 1 MiB, walked once with
+ * synchronous calls (TarWriter); `size` ends up as the layer's size the way
+ * Docker counts it (lstat sizes of everything but directories, hard links
+ * once), so the copy need not be walked again.
+ */
+function* upperDirChunks(upper: string, exclude: Set<string>, opaque: Set<string>, size: { bytes: number }): Generator<Buffer[]> {
+  const w = new TarWriter();
   const links = new Map<string, string>();
-  const add = (h: tar.Headers) =>
-    new Promise<void>((res, rej) => {
-      const done = (e?: Error | null) => (e ? rej(e) : res());
-      // An empty regular file (a whiteout marker) needs an explicit empty body.
-      if (h.type === 'file') pack.entry(h, Buffer.alloc(0), done);
-      else pack.entry(h, done);
-    });
-  // Synchronous lstat/readdir too: 10,000 awaited calls took seconds on a busy machine.
-  const walk = async (rel: string): Promise<void> => {
-    const names = readdirSync(rel ? path.join(upper, rel) : upper).sort();
-    for (const n of names) {
+  let sinceYield = 0;
+  function* walk(rel: string): Generator<Buffer[]> {
+    for (const n of readdirSync(rel ? path.join(upper, rel) : upper).sort()) {
+      if (w.pending) {
+        sinceYield = 0;
+        yield w.take();
+      } else if (++sinceYield >= ENTRIES_PER_YIELD) {
+        sinceYield = 0;
+        yield w.take(true);
+      }
       const r = rel ? `${rel}/${n}` : n;
       if (exclude.has(r)) continue;
       const abs = path.join(upper, r);
       const st = lstatSync(abs);
-      const head = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+      const head = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? links.get(key) : undefined;
+      if (!st.isDirectory() && first === undefined) size.bytes += st.size;
       if (isWhiteout(st)) {
-        await add({ name: rel ? `${rel}/.wh.${n}` : `.wh.${n}`, size: 0, mode: 0o644, mtime: st.mtime, type: 'file' });
+        w.header({ name: rel ? `${rel}/.wh.${n}` : `.wh.${n}`, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: head.mtime });
       } else if (st.isDirectory()) {
-        await add({ ...head, name: `${r}/`, type: 'directory' });
-        if (opaque.has(r)) await add({ name: `${r}/.wh..wh..opq`, size: 0, mode: 0o644, mtime: st.mtime, type: 'file' });
-        await walk(r);
+        w.header({ ...head, name: `${r}/`, type: 'directory' });
+        if (opaque.has(r)) w.header({ name: `${r}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: head.mtime });
+        yield* walk(r);
       } else if (st.isSymbolicLink()) {
-        await add({ ...head, name: r, type: 'symlink', linkname: readlinkSync(abs) });
+        w.header({ ...head, name: r, type: 'symlink', linkname: readlinkSync(abs) });
       } else if (st.isFile()) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = st.nlink > 1 ? links.get(key) : undefined;
         if (first !== undefined) {
-          await add({ ...head, name: r, type: 'link', linkname: first, size: 0 });
+          w.header({ ...head, name: r, type: 'link', linkname: first });
           continue;
         }
         if (st.nlink > 1) links.set(key, r);
-        if (st.size <= SMALL_FILE) {
-          // One synchronous read instead of a stream: most changed files are
-          // small, and the thread pool's round trips cost more than the reads.
-          // O_NOFOLLOW: a running container (--pause=false) could swap in a link to a host file.
-          const body = st.size ? readNoFollow(abs) : Buffer.alloc(0);
-          if (body.length !== st.size) throw new Error(`${r} changed size during commit`);
-          await new Promise<void>((res, rej) => pack.entry({ ...head, name: r, type: 'file', size: st.size }, body, (e) => (e ? rej(e) : res())));
-          continue;
-        }
-        await new Promise<void>((res, rej) => {
-          const sink = pack.entry({ ...head, name: r, type: 'file', size: st.size }, (e) => (e ? rej(e) : res()));
-          if (st.size === 0) sink.end();
-          else pipeline(createReadStream(abs, { start: 0, end: st.size - 1, highWaterMark: 1 << 20 }), sink).catch(rej);
-        });
+        w.header({ ...head, name: r, type: 'file', size: st.size });
+        // O_NOFOLLOW: a running container (--pause=false) could swap in a link to a host file.
+        w.fileBody(abs, st.size);
       } else if (st.isFIFO()) {
-        await add({ ...head, name: r, type: 'fifo' });
+        w.header({ ...head, name: r, type: 'fifo' });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        const major = (st.rdev >> 8) & 0xfff;
-        const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-        await add({ ...head, name: r, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
+        w.header({ ...head, name: r, type: st.isCharacterDevice() ? 'character-device' : 'block-device', ...deviceNumbers(st.rdev) });
       }
     }
-  };
-  void walk('').then(
-    () => pack.finalize(),
-    (err: Error) => pack.destroy(err),
-  );
-  return Readable.from(coalesce(pack as AsyncIterable<Buffer>));
+  }
+  yield* walk('');
+  w.end();
+  yield w.take(true);
+}
+
+/** The upper dir as a layer tar stream. */
+export async function upperDirTar(upper: string, opts: { exclude?: Set<string>; opaque?: Set<string> } = {}): Promise<Readable> {
+  const opaque = opts.opaque ?? opaqueOf(await overlayXattrs(upper));
+  return Readable.from(flatten(upperDirChunks(upper, opts.exclude ?? new Set(), opaque, { bytes: 0 })));
+}
+
+function* flatten(chunks: Iterable<Buffer[]>): Generator<Buffer> {
+  for (const batch of chunks) yield* batch;
+}
+
+/** Writes the layer tar to `file`, hashing it on the way: its diff id, and the layer's size. */
+export async function writeLayerTar(upper: string, file: string, opts: { exclude: Set<string>; opaque: Set<string> }): Promise<{ diffId: string; size: number }> {
+  const size = { bytes: 0 };
+  const hash = createHash('sha256');
+  const fh = await fs.open(file, 'wx', 0o600);
+  try {
+    for (const batch of upperDirChunks(upper, opts.exclude, opts.opaque, size)) {
+      for (const b of batch) hash.update(b);
+      if (batch.length) await fh.writev(batch);
+    }
+  } finally {
+    await fh.close();
+  }
+  return { diffId: `sha256:${hash.digest('hex')}`, size: size.bytes };
 }
 
 /** Stages the new layer and config; nothing in the store changes. */
@@ -187,10 +192,7 @@ export async function planCommit(
   const xattrs = await overlayXattrs(upper);
   const exclude = await mountTargetLeftovers(upper, chainIds(parent.config.rootfs.diff_ids).map((c) => ctx.layers.diffDir(c)));
   // The tar (for the digest) and the copy (for the layer) are made side by side.
-  const [{ digest: diffId }] = await Promise.all([
-    upperDirTar(upper, { exclude, opaque: opaqueOf(xattrs) }).then((t) => writeHashed(t, blobFile)),
-    copyUpperDir(upper, copy, exclude, xattrs),
-  ]);
+  const [{ diffId, size }] = await Promise.all([writeLayerTar(upper, blobFile, { exclude, opaque: opaqueOf(xattrs) }), copyUpperDir(upper, copy, exclude, xattrs)]);
   const diffIds = [...parent.config.rootfs.diff_ids, diffId];
   const chains = chainIds(diffIds);
   const chainId = chains[chains.length - 1];
@@ -198,7 +200,7 @@ export async function planCommit(
   const layers: StagedLayer[] = [];
   if (!(await ctx.layers.has(chainId))) {
     const parentChain = chains.length > 1 ? chains[chains.length - 2] : '';
-    layers.push(await ctx.layers.stageDir(path.join(ctx.staging, 'layers'), { chainId, diffId, parent: parentChain }, copy));
+    layers.push(await ctx.layers.stageDir(path.join(ctx.staging, 'layers'), { chainId, diffId, parent: parentChain, size }, copy));
   }
   const created = new Date().toISOString();
   const config: ImageConfig = {

@@ -83,12 +83,12 @@ export class LayerStore {
     return { meta: full, dir };
   }
 
-  /** Stages a layer from a directory already in the layer's form (moved, not copied: same file system). */
-  async stageDir(stagingDir: string, meta: Omit<LayerMeta, 'size'>, filled: string): Promise<StagedLayer> {
+  /** Stages a layer from a directory already in the layer's form (moved, not copied: same file system); a size the caller counted saves a walk. */
+  async stageDir(stagingDir: string, meta: Omit<LayerMeta, 'size'> & { size?: number }, filled: string): Promise<StagedLayer> {
     const dir = path.join(stagingDir, hexOf(meta.chainId));
     await fs.mkdir(dir, { recursive: true, mode: 0o755 });
     await fs.rename(filled, path.join(dir, 'diff'));
-    const full: LayerMeta = { ...meta, size: await dirSize(path.join(dir, 'diff')) };
+    const full: LayerMeta = { ...meta, size: meta.size ?? (await dirSize(path.join(dir, 'diff'))) };
     await fs.writeFile(path.join(dir, 'layer.json'), JSON.stringify(full));
     return { meta: full, dir };
   }
