@@ -4,7 +4,7 @@
 // symlink's target is interpreted inside the container (absolute targets
 // restart at the container's "/", ".." stops at it). So no lookup ever lands
 // outside the rootfs or a mount source, whatever the container planted.
-import { promises as fs } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../core/errors.ts';
 import type { MountPoint } from '../core/types.ts';
@@ -83,6 +83,11 @@ export class ContainerFs {
    * Components that do not exist are joined as given.
    */
   async resolve(cpath: string, followLast: boolean): Promise<string> {
+    return this.resolveSync(cpath, followLast);
+  }
+
+  /** resolve() without a thread-pool round trip per component (extraction calls it for every new directory). */
+  resolveSync(cpath: string, followLast: boolean): string {
     const pending = cleanContainerPath(cpath).split('/').filter(Boolean);
     let done = '/';
     let links = 0;
@@ -99,7 +104,7 @@ export class ContainerFs {
         done = next;
         continue;
       }
-      const st = await fs.lstat(this.locate(next).host).catch(() => undefined);
+      const st = lstatSync(this.locate(next).host, { throwIfNoEntry: false });
       if (!st) {
         missing = true;
         done = next;
@@ -110,11 +115,19 @@ export class ContainerFs {
         continue;
       }
       if (++links > MAX_LINKS) throw invalid(`too many levels of symbolic links: ${cpath}`);
-      const target = await fs.readlink(this.locate(next).host);
+      const target = readlinkSync(this.locate(next).host);
       if (target.startsWith('/')) done = '/';
       pending.unshift(...target.split('/').filter(Boolean));
     }
     return done;
+  }
+
+  /** The real path of a root or mount source, asked once per view (cp of many files calls confined() for each). */
+  private readonly realBases = new Map<string, string>();
+  private realBase(base: string): string {
+    let p = this.realBases.get(base);
+    if (p === undefined) this.realBases.set(base, (p = realpathSync.native(base)));
+    return p;
   }
 
   /**
@@ -122,21 +135,23 @@ export class ContainerFs {
    * running container can do that): the real host path of what exists must
    * still be inside its base.
    */
-  /** The real path of a root or mount source, asked once per view (cp of many files calls confined() for each). */
-  private readonly realBases = new Map<string, Promise<string>>();
-  private realBase(base: string): Promise<string> {
-    let p = this.realBases.get(base);
-    if (!p) this.realBases.set(base, (p = fs.realpath(base)));
-    return p;
+  async confined(loc: HostLocation): Promise<void> {
+    this.confinedSync(loc);
   }
 
-  async confined(loc: HostLocation): Promise<void> {
+  /** confined() with synchronous calls: extraction asks it for every entry. */
+  confinedSync(loc: HostLocation): void {
     // The last component itself is never followed by callers (lstat, O_NOFOLLOW).
     let probe = loc.host === loc.base ? loc.host : path.dirname(loc.host);
     for (;;) {
-      const real = await fs.realpath(probe).catch(() => undefined);
+      let real: string | undefined;
+      try {
+        real = realpathSync.native(probe);
+      } catch {
+        real = undefined;
+      }
       if (real !== undefined) {
-        const base = await this.realBase(loc.base);
+        const base = this.realBase(loc.base);
         if (real !== base && !real.startsWith(base.endsWith('/') ? base : `${base}/`)) {
           throw invalid('path escapes the container root');
         }

@@ -5,12 +5,12 @@
 // to host paths), names that climb above the extraction directory are
 // refused, and the entry itself is created without following anything that
 // stands at its path (it is removed first; files open O_EXCL|O_NOFOLLOW).
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, promises as fs, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, chmodSync, rmSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { BerthError, invalid } from '../core/errors.ts';
-import { mknodAll } from '../image/special-files.ts';
+import { execFileSync } from 'node:child_process';
+import { TarReader, type TarEntry, type TarHandler } from '../image/tar-reader.ts';
 import type { ContainerFs, HostLocation } from './container-fs.ts';
 
 export interface ExtractOptions {
@@ -21,34 +21,61 @@ export interface ExtractOptions {
   copyUIDGID: boolean;
 }
 
-type Header = tar.Headers;
-
+/**
+ * Reads the tar as it arrives and handles each entry synchronously (TarReader):
+ * a promise or thread-pool round trip per entry cost more than the entry's own
+ * syscalls for trees of many files.
+ */
 export async function extractInto(view: ContainerFs, source: Readable, opts: ExtractOptions): Promise<void> {
   const x = new Extractor(view, opts);
-  const extract = tar.extract();
-  source.on('error', (err) => extract.destroy(err));
-  source.pipe(extract);
-  try {
-    for await (const entry of extract) {
-      await x.entry(entry.header, entry);
-      entry.resume();
-    }
-  } catch (err) {
-    source.unpipe(extract);
-    source.resume();
-    extract.destroy();
-    if (err instanceof BerthError) throw err;
-    throw invalid(`invalid tar archive: ${(err as Error).message}`);
-  }
-  await x.finish();
+  const reader = new TarReader(x);
+  await new Promise<void>((resolve, reject) => {
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      x.abort();
+      // The rest of the body is read and dropped, so that the client still gets the answer.
+      source.resume();
+      reject(err instanceof BerthError ? err : invalid(`invalid tar archive: ${(err as Error).message}`));
+    };
+    source.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        fail(err);
+      }
+    });
+    let ended = false;
+    source.once('error', fail);
+    source.once('close', () => {
+      if (!ended) fail(new Error('the archive was cut short'));
+    });
+    source.once('end', () => {
+      ended = true;
+      if (failed) return;
+      try {
+        reader.end();
+        x.finish();
+        resolve();
+      } catch (err) {
+        fail(err);
+      }
+    });
+  });
 }
 
-class Extractor {
+class Extractor implements TarHandler {
   private readonly view: ContainerFs;
   private readonly opts: ExtractOptions;
   /** Container directory -> its resolved container path (valid until something under it is replaced). */
   private readonly resolved = new Map<string, string>();
-  private readonly dirTimes = new Map<string, Date>();
+  private readonly dirTimes = new Map<string, number>();
+  /** The regular file whose body is arriving. */
+  private file: { fd: number; uid: number; gid: number; mode: number; mtime: number } | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(view: ContainerFs, opts: ExtractOptions) {
     this.view = view;
@@ -70,23 +97,23 @@ class Extractor {
   }
 
   /** Resolves (and creates, as root-owned 0755 directories) the parent of an entry. */
-  private async parentDir(name: string, cparent: string): Promise<string> {
+  private parentDir(name: string, cparent: string): string {
     const hit = this.resolved.get(cparent);
     if (hit !== undefined) return hit;
     let dir: string;
     if (cparent === this.opts.dest || cparent === '/') {
-      dir = await this.view.resolve(cparent, true);
+      dir = this.view.resolveSync(cparent, true);
     } else {
-      const up = await this.parentDir(name, path.posix.dirname(cparent));
-      dir = await this.view.resolve(path.posix.join(up, path.posix.basename(cparent)), true);
+      const up = this.parentDir(name, path.posix.dirname(cparent));
+      dir = this.view.resolveSync(path.posix.join(up, path.posix.basename(cparent)), true);
     }
     const loc = this.view.locate(dir);
-    const st = await fs.lstat(loc.host).catch(() => undefined);
+    const st = lstatSync(loc.host, { throwIfNoEntry: false });
     if (!st) {
       this.writable(name, loc);
-      await this.view.confined(loc);
-      await fs.mkdir(loc.host, { mode: 0o755 });
-      if (!this.opts.copyUIDGID) await fs.lchown(loc.host, 0, 0);
+      this.view.confinedSync(loc);
+      mkdirSync(loc.host, { mode: 0o755 });
+      if (!this.opts.copyUIDGID) lchownSync(loc.host, 0, 0);
     } else if (!st.isDirectory()) {
       throw this.bad(name, `${cparent} is not a directory`);
     }
@@ -104,104 +131,179 @@ class Extractor {
     for (const k of this.resolved.keys()) if (k === cpath || k.startsWith(`${cpath}/`)) this.resolved.delete(k);
   }
 
-  async entry(h: Header, body: AsyncIterable<Buffer>): Promise<void> {
-    const name = h.name;
+  /**
+   * Clears the way for an entry at `abs` where something already stands
+   * (found when creating it failed with EEXIST): checks noOverwriteDirNonDir,
+   * refuses mount points, removes what is there unless both are directories.
+   * Returns what stood there.
+   */
+  private replace(e: TarEntry, ctarget: string, cpath: string, abs: string): Stats | undefined {
+    const existing = lstatSync(abs, { throwIfNoEntry: false });
+    if (!existing) return undefined;
+    const isDir = e.type === 'directory';
+    if (this.opts.noOverwriteDirNonDir) {
+      if (existing.isDirectory() && !isDir) throw invalid(`cannot overwrite directory "${cpath}" with non-directory "${e.name}"`);
+      if (!existing.isDirectory() && isDir) throw invalid(`cannot overwrite non-directory "${cpath}" with directory "${e.name}"`);
+    }
+    if (isDir && existing.isDirectory()) return existing;
+    if (this.view.isMountPoint(cpath)) throw this.bad(e.name, `${cpath} is a mount point`);
+    this.forget(ctarget);
+    this.forget(cpath);
+    if (existing.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    else unlinkSync(abs);
+    return existing;
+  }
+
+  /** Runs `create`; when something stands at the path, clears the way (replace()) and runs it again. */
+  private create(e: TarEntry, ctarget: string, cpath: string, abs: string, create: () => void): Stats | undefined {
+    try {
+      create();
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const existing = this.replace(e, ctarget, cpath, abs);
+    if (!(existing?.isDirectory() && e.type === 'directory')) create();
+    return existing;
+  }
+
+  entry(e: TarEntry): void {
+    const name = e.name;
     const ctarget = this.target(name, 'path');
     if (ctarget === this.opts.dest) {
-      if (h.type === 'directory') return; // "./": the destination itself
+      if (e.type === 'directory') return; // "./": the destination itself
       throw this.bad(name, 'names the extraction directory itself');
     }
-    const parent = await this.parentDir(name, path.posix.dirname(ctarget));
+    if (e.type === undefined) return; // other meta entries carry nothing to extract
+    const parent = this.parentDir(name, path.posix.dirname(ctarget));
     const cpath = path.posix.join(parent, path.posix.basename(ctarget));
     const loc = this.view.locate(cpath);
     this.writable(name, loc);
-    await this.view.confined(loc);
+    this.view.confinedSync(loc);
     const abs = loc.host;
-    const existing = await fs.lstat(abs).catch(() => undefined);
-    const isDir = h.type === 'directory';
-    if (existing && this.opts.noOverwriteDirNonDir) {
-      if (existing.isDirectory() && !isDir) throw invalid(`cannot overwrite directory "${cpath}" with non-directory "${name}"`);
-      if (!existing.isDirectory() && isDir) throw invalid(`cannot overwrite non-directory "${cpath}" with directory "${name}"`);
-    }
-    if (existing && !(isDir && existing.isDirectory())) {
-      if (this.view.isMountPoint(cpath)) throw this.bad(name, `${cpath} is a mount point`);
-      this.forget(ctarget);
-      this.forget(cpath);
-      if (existing.isDirectory()) await fs.rm(abs, { recursive: true, force: true });
-      else await fs.unlink(abs);
-    }
-    const uid = this.opts.copyUIDGID ? (h.uid ?? 0) : 0;
-    const gid = this.opts.copyUIDGID ? (h.gid ?? 0) : 0;
-    const mode = (h.mode ?? 0o644) & 0o7777;
-    const mtime = h.mtime ?? new Date();
-    switch (h.type) {
+    const uid = this.opts.copyUIDGID ? e.uid : 0;
+    const gid = this.opts.copyUIDGID ? e.gid : 0;
+    const mode = e.mode & 0o7777;
+    const mtime = e.mtime;
+    switch (e.type) {
       case 'directory':
-        if (!existing?.isDirectory()) await fs.mkdir(abs, { mode: 0o700 });
-        await fs.lchown(abs, uid, gid);
-        await fs.chmod(abs, mode);
+        this.create(e, ctarget, cpath, abs, () => mkdirSync(abs, { mode: 0o700 }));
+        lchownSync(abs, uid, gid);
+        chmodSync(abs, mode);
         this.dirTimes.set(abs, mtime);
         break;
-      case 'file':
-      case 'contiguous-file':
-      case undefined:
-      case null: {
-        // Synchronous calls on the descriptor: a thread-pool round trip per
-        // call cost more than the calls (docker cp of 1,000 files).
-        const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        try {
-          let pending: Buffer[] = [];
-          let size = 0;
-          const flush = () => {
-            if (size) writeSync(fd, pending.length === 1 ? pending[0] : Buffer.concat(pending, size));
-            pending = [];
-            size = 0;
-          };
-          for await (const chunk of body) {
-            pending.push(chunk);
-            size += chunk.length;
-            if (size >= 1 << 20) flush();
-          }
-          flush();
-          fchownSync(fd, uid, gid);
-          fchmodSync(fd, mode); // after chown, which clears set-id bits
-          futimesSync(fd, mtime, mtime);
-        } finally {
-          closeSync(fd);
-        }
+      case 'file': {
+        // Created without following anything that stands at the path (it is removed first).
+        let fd = -1;
+        this.create(e, ctarget, cpath, abs, () => {
+          fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        });
+        this.file = { fd, uid, gid, mode, mtime };
         break;
       }
       case 'symlink':
         // Any target is fine: it is only ever followed inside the container.
-        if (!h.linkname) throw this.bad(name, 'symlink with an empty target');
-        await fs.symlink(h.linkname, abs);
-        await fs.lchown(abs, uid, gid);
-        await fs.lutimes(abs, mtime, mtime);
+        if (!e.linkname) throw this.bad(name, 'symlink with an empty target');
+        this.create(e, ctarget, cpath, abs, () => symlinkSync(e.linkname, abs));
+        lchownSync(abs, uid, gid);
+        lutimesSync(abs, mtime, mtime);
         break;
       case 'link': {
-        const clink = this.target(h.linkname ?? '', 'hard link target');
-        const linkParent = await this.parentDir(name, path.posix.dirname(clink));
+        const clink = this.target(e.linkname, 'hard link target');
+        const linkParent = this.parentDir(name, path.posix.dirname(clink));
         const src = this.view.locate(path.posix.join(linkParent, path.posix.basename(clink)));
-        await this.view.confined(src);
-        const st = await fs.lstat(src.host).catch(() => undefined);
-        if (!st || st.isDirectory()) throw this.bad(name, `hard link to ${JSON.stringify(h.linkname)}, which is not a file`);
-        await fs.link(src.host, abs); // link(2) does not follow a symlink source
+        this.view.confinedSync(src);
+        const st = lstatSync(src.host, { throwIfNoEntry: false });
+        if (!st || st.isDirectory()) throw this.bad(name, `hard link to ${JSON.stringify(e.linkname)}, which is not a file`);
+        this.create(e, ctarget, cpath, abs, () => linkSync(src.host, abs)); // link(2) does not follow a symlink source
         break;
       }
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        const type = h.type === 'fifo' ? 'p' : h.type === 'character-device' ? 'c' : 'b';
-        await mknodAll(path.dirname(abs), [{ path: path.basename(abs), type, major: h.devmajor ?? 0, minor: h.devminor ?? 0 }]);
-        await fs.lchown(abs, uid, gid);
-        await fs.chmod(abs, mode);
+        const type = e.type === 'fifo' ? 'p' : e.type === 'character-device' ? 'c' : 'b';
+        const args = type === 'p' ? ['--', path.basename(abs), 'p'] : ['--', path.basename(abs), type, String(e.devmajor), String(e.devminor)];
+        // Rare in docker cp: one mknod process, relative to the (confined) parent directory.
+        this.create(e, ctarget, cpath, abs, () => {
+          try {
+            execFileSync('mknod', args, { cwd: path.dirname(abs), stdio: ['ignore', 'ignore', 'pipe'] });
+          } catch (err) {
+            if (/File exists/.test(String((err as { stderr?: Buffer }).stderr ?? ''))) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+            throw err;
+          }
+        });
+        lchownSync(abs, uid, gid);
+        chmodSync(abs, mode);
         break;
       }
-      default:
-        return; // pax and GNU meta entries are folded in by tar-stream
     }
   }
 
-  async finish(): Promise<void> {
-    for (const [abs, time] of this.dirTimes) await fs.lutimes(abs, time, time).catch(() => undefined);
+  /** Writes a file's body in pieces of up to 1 MiB (writev of the slices the reader hands on). */
+  data(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= 1 << 20) this.flush();
   }
+
+  private flush(): void {
+    const f = this.file;
+    if (f && this.pendingBytes > 0) {
+      let bufs = this.pending;
+      let left = this.pendingBytes;
+      while (left > 0) {
+        const n = writevSync(f.fd, bufs);
+        left -= n;
+        if (left > 0) bufs = dropBytes(bufs, n);
+      }
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  end(): void {
+    const f = this.file;
+    if (!f) return;
+    try {
+      this.flush();
+      fchownSync(f.fd, f.uid, f.gid);
+      fchmodSync(f.fd, f.mode); // after chown, which clears set-id bits
+      futimesSync(f.fd, f.mtime, f.mtime);
+    } finally {
+      this.file = undefined;
+      closeSync(f.fd);
+    }
+  }
+
+  /** An error ended the extraction: the file being written is closed. */
+  abort(): void {
+    if (this.file) closeSync(this.file.fd);
+    this.file = undefined;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  finish(): void {
+    for (const [abs, time] of this.dirTimes) {
+      try {
+        lutimesSync(abs, time, time);
+      } catch {
+        // gone or replaced meanwhile: its time does not matter
+      }
+    }
+  }
+}
+
+/** The buffers after the first n bytes (a short writev). */
+function dropBytes(bufs: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
 }
