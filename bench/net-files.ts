@@ -7,7 +7,7 @@
 // - `docker cp` of a 100 MB directory tree into and out of a container;
 // - `docker commit` of a container that changed 10,000 files.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,18 +93,49 @@ export async function startHttpServer(cli: Cli, image: string): Promise<{ id: st
   }
 }
 
-/** One wrk pass against 127.0.0.1:port: requests per second and wrk's error lines (if any). */
-export async function wrkOnce(port: number, seconds: number): Promise<{ requestsPerSecond: number; errors: string }> {
+/** One wrk pass against 127.0.0.1:port: requests, requests per second and wrk's error lines (if any). */
+export async function wrkOnce(port: number, seconds: number): Promise<{ requests: number; requestsPerSecond: number; errors: string }> {
   const { stdout } = await run('wrk', ['-t', '2', '-c', '16', '-d', `${seconds}s`, `http://127.0.0.1:${port}/`], { timeout: (seconds + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(stdout)?.[1]);
-  if (!Number.isFinite(rps)) throw new Error(`wrk printed no Requests/sec: ${stdout}`);
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1]);
+  if (!Number.isFinite(rps) || !Number.isFinite(requests)) throw new Error(`wrk printed no Requests/sec: ${stdout}`);
   const errors = stdout.match(/Socket errors:.*|Non-2xx or 3xx responses:.*/g) ?? [];
-  return { requestsPerSecond: rps, errors: errors.join('; ') };
+  return { requests, requestsPerSecond: rps, errors: errors.join('; ') };
+}
+
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds of this process's waited-for children (wrk, once it has exited). */
+function childrenCpuSeconds(): number {
+  const rest = readFileSync('/proc/self/stat', 'utf8').split(') ').pop()!.split(' ');
+  // rest[0] is field 3 (state): cutime and cstime are fields 16 and 17.
+  return (Number(rest[13]) + Number(rest[14])) / TICKS_PER_SECOND;
+}
+
+/** A reader of the CPU seconds of a container's cgroup (v1 cpuacct or v2 cpu.stat), from one of its processes. */
+function containerCpu(pid: number): () => number {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  const v1 = lines.find((l) => /^\d+:[^:]*\bcpuacct\b[^:]*:/.test(l));
+  if (v1) {
+    const dir = readdirSync('/sys/fs/cgroup').find((d) => d.split(',').includes('cpuacct'))!;
+    const file = path.join('/sys/fs/cgroup', dir, v1.split(':')[2]!, 'cpuacct.usage');
+    return () => Number(readFileSync(file, 'utf8')) / 1e9;
+  }
+  const file = path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), 'cpu.stat');
+  return () => Number(/usage_usec (\d+)/.exec(readFileSync(file, 'utf8'))?.[1]) / 1e6;
 }
 
 export interface HttpRounds {
   /** Requests per second, one per round. */
   requestsPerSecond: number[];
+  /**
+   * CPU milliseconds per 1000 requests, one per round: wrk, the container's
+   * cgroup and the engine's own processes (daemons, helpers such as
+   * docker-proxy). Kernel work lands on whichever of them sent the packet, so
+   * this is the whole path, and unlike the rate it does not depend on what
+   * else loads the machine.
+   */
+  cpuMsPerKiloRequest: number[];
   /** wrk's error lines, per round where there were any. */
   errors: string[];
 }
@@ -117,21 +148,29 @@ export interface HttpRounds {
  * interleaved, both engines see the same load. A short untimed pass first
  * warms each path (page cache, ARP, conntrack).
  */
-export async function httpRounds<K extends string>(engines: { key: K; cli: Cli }[], opts: { image: string; rounds: number; seconds: number; problem: (msg: string) => void }): Promise<Partial<Record<K, HttpRounds>>> {
-  const servers: { key: K; cli: Cli; id: string; port: number; out: HttpRounds }[] = [];
+export async function httpRounds<K extends string>(
+  engines: { key: K; cli: Cli; engineCpu: () => number }[],
+  opts: { image: string; rounds: number; seconds: number; problem: (msg: string) => void },
+): Promise<Partial<Record<K, HttpRounds>>> {
+  const servers: { key: K; cli: Cli; engineCpu: () => number; id: string; port: number; ctrCpu: () => number; out: HttpRounds }[] = [];
   try {
     for (const e of engines) {
       try {
-        servers.push({ ...e, ...(await startHttpServer(e.cli, opts.image)), out: { requestsPerSecond: [], errors: [] } });
+        const srv = await startHttpServer(e.cli, opts.image);
+        const pid = Number((await e.cli.ok(['inspect', '-f', '{{.State.Pid}}', srv.id])).stdout.trim());
+        servers.push({ ...e, ...srv, ctrCpu: containerCpu(pid), out: { requestsPerSecond: [], cpuMsPerKiloRequest: [], errors: [] } });
       } catch (err) {
         opts.problem(`HTTP through a published port (${e.cli.host}): ${(err as Error).message}`);
       }
     }
     for (const s of servers) await wrkOnce(s.port, 1);
+    const cpu = (s: (typeof servers)[number]) => childrenCpuSeconds() + s.ctrCpu() + s.engineCpu();
     for (let r = 0; r < opts.rounds; r++) {
       const order = r % 2 === 0 ? servers : [...servers].reverse();
       for (const s of order) {
+        const c0 = cpu(s);
         const w = await wrkOnce(s.port, opts.seconds);
+        s.out.cpuMsPerKiloRequest.push(((cpu(s) - c0) * 1e6) / w.requests);
         s.out.requestsPerSecond.push(w.requestsPerSecond);
         if (w.errors) s.out.errors.push(`round ${r + 1}: ${w.errors}`);
       }
