@@ -370,9 +370,10 @@ export interface NetworkApi {
   addEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
   removeEndpoint(containerId: string, ep: EndpointSpec): Promise<void>;
   /**
-   * Removes the port rules at once and the namespace and veths in the
-   * background (the kernel takes ~50 ms per veth); a later sandbox of the same
-   * container or with one of its addresses waits for them. Idempotent.
+   * Frees the published host ports at once; the namespace, veths and port
+   * rules go in the background (the kernel takes ~50 ms per veth). A later
+   * sandbox of the same container or with one of its addresses waits for
+   * them. Idempotent.
    */
   removeSandbox(containerId: string): Promise<void>;
   /** After a daemon start: re-applies what is given, removes whatever else of this node's is left. */

@@ -75,6 +75,12 @@ export class LocalNetwork implements NetworkApi {
   }
 
   async ensureNetwork(spec: NetworkSpec): Promise<void> {
+    this.nets.set(spec.id, spec);
+    // The rules name the bridge but do not need it: written side by side with it.
+    await Promise.all([this.ensureBridge(spec), this.applyFirewall()]);
+  }
+
+  private async ensureBridge(spec: NetworkSpec): Promise<void> {
     const prefix = parseCidr(spec.subnet).prefix;
     const addrs = await tool('ip', ['-j', 'addr', 'show', 'dev', spec.bridge]);
     // A bridge without an address of its own takes its lowest port's: removing
@@ -97,16 +103,14 @@ export class LocalNetwork implements NetworkApi {
     writeFileSync(`/proc/sys/net/ipv4/conf/${spec.bridge}/route_localnet`, '1');
     const fwd = await fs.readFile('/proc/sys/net/ipv4/ip_forward', 'utf8');
     if (fwd.trim() !== '1') writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-    this.nets.set(spec.id, spec);
     if (spec.dns) await this.dns.listen(spec.id, spec.gateway);
-    await this.applyFirewall();
   }
 
   async removeNetwork(spec: NetworkSpec): Promise<void> {
     this.dns.close(spec.id);
     this.nets.delete(spec.id);
-    await tool('ip', ['link', 'del', spec.bridge]);
-    await this.applyFirewall();
+    // Independent: rules naming a missing bridge are valid, and the bridge goes either way.
+    await Promise.all([tool('ip', ['link', 'del', spec.bridge]), this.applyFirewall()]);
   }
 
   private vethName(containerId: string, ifName: string): string {
@@ -148,14 +152,22 @@ export class LocalNetwork implements NetworkApi {
       }
       await ipBatch([`netns add ${netns}`, ...spec.endpoints.flatMap((ep) => this.hostSide(spec.containerId, ep, netns))]);
       const gw = spec.endpoints.find((e) => !e.network.internal);
-      await ipBatch(['link set lo up', ...spec.endpoints.flatMap((ep) => this.inside(ep)), ...(gw ? [`route add default via ${gw.network.gateway}`] : [])], netns);
       this.sandboxes.set(spec.containerId, sb);
-      await this.wireDns(sb);
-      if (sb.spec.ports.length) await this.applyFirewall();
+      // Addresses, the DNS redirect and port rules touch different tables
+      // once the interfaces exist: three processes side by side (a start
+      // waits for all of them).
+      const steps = await Promise.allSettled([
+        ipBatch(['link set lo up', ...spec.endpoints.flatMap((ep) => this.inside(ep)), ...(gw ? [`route add default via ${gw.network.gateway}`] : [])], netns),
+        this.wireDns(sb),
+        sb.spec.ports.length ? this.applyFirewall() : undefined,
+      ]);
+      for (const r of steps) if (r.status === 'rejected') throw r.reason;
     } catch (err) {
+      const applied = this.sandboxes.get(spec.containerId) === sb && sb.spec.ports.length > 0;
       this.sandboxes.delete(spec.containerId);
       for (const h of sb.holders) h.close();
       await this.deleteNetns(spec.containerId, spec.endpoints);
+      if (applied) await this.applyFirewall().catch(() => undefined);
       throw err;
     }
     return { sandboxKey: `${NETNS_DIR}/${netns}`, ports: sb.spec.ports };
@@ -212,14 +224,16 @@ export class LocalNetwork implements NetworkApi {
     for (const h of sb?.holders ?? []) h.close();
     const endpoints = sb?.spec.endpoints ?? [];
     const previous = this.teardowns.get(containerId)?.done ?? Promise.resolve();
-    const done: Promise<void> = previous
-      .then(() => this.deleteNetns(containerId, endpoints))
-      .catch(() => undefined)
+    // The published ports' rules go with it: the host ports are free at once
+    // (holders closed), and whoever reuses its address waits for the rules.
+    // A failed rewrite is repaired by the next one (rules are rendered whole).
+    const rules = sb?.spec.ports.length ? this.applyFirewall().catch(() => undefined) : undefined;
+    const done: Promise<void> = Promise.all([previous.then(() => this.deleteNetns(containerId, endpoints)), rules])
+      .then(() => undefined, () => undefined)
       .finally(() => {
         if (this.teardowns.get(containerId)?.done === done) this.teardowns.delete(containerId);
       });
     this.teardowns.set(containerId, { done, endpoints });
-    if (sb?.spec.ports.length) await this.applyFirewall();
   }
 
   /** Waits for teardowns of this container's namespace or of namespaces holding one of these addresses. */
