@@ -43,22 +43,32 @@ async function startOutside(tag: string): Promise<Outside> {
   const o = { hostIp: `198.19.${n}.1`, serverIp: `198.19.${n}.129`, port: 8080, ns: `${tag}nat`, hostVeth: `${tag}nh` };
   const nsVeth = `${tag}nn`;
   ip(['netns', 'add', o.ns]);
-  ip(['link', 'add', o.hostVeth, 'type', 'veth', 'peer', 'name', nsVeth, 'netns', o.ns]);
-  ip(['addr', 'add', `${o.hostIp}/30`, 'dev', o.hostVeth]);
-  ip(['link', 'set', o.hostVeth, 'up']);
-  ip(['-n', o.ns, 'addr', 'add', `198.19.${n}.2/30`, 'dev', nsVeth]);
-  ip(['-n', o.ns, 'addr', 'add', `${o.serverIp}/32`, 'dev', nsVeth]);
-  ip(['-n', o.ns, 'link', 'set', nsVeth, 'up']);
-  // Back to anything through the host: a client that is not NAT-ed gets its answers too (and is seen as itself).
-  ip(['-n', o.ns, 'route', 'add', 'default', 'via', o.hostIp]);
-  ip(['route', 'add', `${o.serverIp}/32`, 'via', `198.19.${n}.2`, 'dev', o.hostVeth]);
-  const code = `require('net').createServer((c) => c.end('peer ' + c.remoteAddress + '\\n')).listen(${o.port}, '${o.serverIp}', () => console.log('ready'))`;
-  const server = spawn('nsenter', [`--net=/run/netns/${o.ns}`, pinnedNode, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    server.stdout!.setEncoding('utf8').on('data', (s: string) => s.includes('ready') && resolve());
-    server.on('exit', (c) => reject(new Error(`the outside server exited with ${c}`)));
-  });
-  return { ...o, server };
+  try {
+    ip(['link', 'add', o.hostVeth, 'type', 'veth', 'peer', 'name', nsVeth, 'netns', o.ns]);
+    ip(['addr', 'add', `${o.hostIp}/30`, 'dev', o.hostVeth]);
+    ip(['link', 'set', o.hostVeth, 'up']);
+    ip(['-n', o.ns, 'addr', 'add', `198.19.${n}.2/30`, 'dev', nsVeth]);
+    ip(['-n', o.ns, 'addr', 'add', `${o.serverIp}/32`, 'dev', nsVeth]);
+    ip(['-n', o.ns, 'link', 'set', nsVeth, 'up']);
+    // Back to anything through the host: a client that is not NAT-ed gets its answers too (and is seen as itself).
+    ip(['-n', o.ns, 'route', 'add', 'default', 'via', o.hostIp]);
+    ip(['route', 'add', `${o.serverIp}/32`, 'via', `198.19.${n}.2`, 'dev', o.hostVeth]);
+    const code = `require('net').createServer((c) => c.end('peer ' + c.remoteAddress + '\\n')).listen(${o.port}, '${o.serverIp}', () => console.log('ready'))`;
+    const server = spawn('nsenter', [`--net=/run/netns/${o.ns}`, pinnedNode, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.setEncoding('utf8').on('data', (s: string) => s.includes('ready') && resolve());
+      server.on('exit', (c) => reject(new Error(`the outside server exited with ${c}`)));
+    });
+    return { ...o, server };
+  } catch (err) {
+    try {
+      ip(['link', 'del', o.hostVeth]);
+    } catch {
+      // not made yet
+    }
+    ip(['netns', 'del', o.ns]);
+    throw err;
+  }
 }
 
 function stopOutside(o: Outside): void {
