@@ -37,6 +37,8 @@ export class LocalNetwork implements NetworkApi {
    * container, or one reusing an address of the old, waits instead.
    */
   private readonly teardowns = new Map<string, { done: Promise<void>; endpoints: EndpointSpec[] }>();
+  /** Bridges being deleted (the kernel waits on RCU too): a network made meanwhile waits for them. */
+  private readonly bridgeTeardowns = new Set<Promise<void>>();
   private readonly firewall: Firewall;
   private readonly dns: EmbeddedDns;
 
@@ -75,6 +77,8 @@ export class LocalNetwork implements NetworkApi {
   }
 
   async ensureNetwork(spec: NetworkSpec): Promise<void> {
+    // A network just removed may have had this subnet, gateway or bridge name.
+    await Promise.all(this.bridgeTeardowns);
     this.nets.set(spec.id, spec);
     // The rules name the bridge but do not need it: written side by side with it.
     await Promise.all([this.ensureBridge(spec), this.applyFirewall()]);
@@ -109,8 +113,13 @@ export class LocalNetwork implements NetworkApi {
   async removeNetwork(spec: NetworkSpec): Promise<void> {
     this.dns.close(spec.id);
     this.nets.delete(spec.id);
-    // Independent: rules naming a missing bridge are valid, and the bridge goes either way.
-    await Promise.all([tool('ip', ['link', 'del', spec.bridge]), this.applyFirewall()]);
+    // The bridge goes in the background (its ports, if any, are detached
+    // with it); the rules, which name it but do not need it, at once.
+    const gone: Promise<void> = tool('ip', ['link', 'del', spec.bridge])
+      .then(() => undefined, () => undefined)
+      .finally(() => this.bridgeTeardowns.delete(gone));
+    this.bridgeTeardowns.add(gone);
+    await this.applyFirewall();
   }
 
   private vethName(containerId: string, ifName: string): string {
@@ -301,7 +310,7 @@ export class LocalNetwork implements NetworkApi {
   async close(): Promise<void> {
     for (const sb of this.sandboxes.values()) for (const h of sb.holders) h.close();
     this.dns.closeAll();
-    await Promise.all([...this.teardowns.values()].map((t) => t.done));
+    await Promise.all([...[...this.teardowns.values()].map((t) => t.done), ...this.bridgeTeardowns]);
   }
 }
 
