@@ -5,6 +5,10 @@
 // get a jump to ours, inserted once if missing; their policies and other
 // rules are never touched (Docker Engine may set FORWARD to DROP: our jump
 // comes first and accepts what our bridges need).
+// Published ports are DNAT in the kernel, loopback included (route_localnet
+// on the bridge), not a userland proxy like docker-proxy: per connection that
+// costs ~35% less CPU (bench netfiles: ~330 vs ~510-575 ms per 1000 HTTP
+// requests) and stays within ~5% of talking to the container's own address.
 import type { NetworkSpec, PortSpec } from '../agent/agent-api.ts';
 import { mustTool, tool } from './exec.ts';
 
