@@ -3,7 +3,7 @@
 // Plain JavaScript so that it runs on whatever Node is on PATH; it is quick
 // when everything is already there.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -43,10 +43,13 @@ if (mode === 'test' || mode === 'bench') hostPackages.push({ pkg: 'docker-cli', 
 if (mode === 'test' || mode === 'bench') {
   hostPackages.push({ pkg: 'docker-registry', has: () => onPath('docker-registry') }, { pkg: 'apache2-utils', has: () => onPath('htpasswd') });
 }
-// gcc and glibc's static libc build the security tests' syscall probe (test/fixtures/syscall-probe.c).
-if (mode === 'test') {
-  hostPackages.push({ pkg: 'gcc', has: () => onPath('gcc') }, { pkg: 'libc6-dev', has: () => existsSync('/usr/include/stdio.h') });
-}
+// gcc, glibc's headers and libseccomp build berth-exec (src/runtime/native), the
+// fast path of `docker exec`, and the security tests' syscall probe.
+hostPackages.push(
+  { pkg: 'gcc', has: () => onPath('gcc') },
+  { pkg: 'libc6-dev', has: () => existsSync('/usr/include/stdio.h') },
+  { pkg: 'libseccomp-dev', has: () => existsSync('/usr/include/seccomp.h') },
+);
 // debootstrap builds the Debian-based test image that build tests RUN real programs in.
 if (mode === 'test') hostPackages.push({ pkg: 'debootstrap', has: () => onPath('debootstrap') });
 // Debian's docker-compose (1.29, Python) drives the compose tests and the compose benchmark; debootstrap makes their Debian base image.
@@ -103,7 +106,19 @@ try {
   // Built into the kernel or modprobe missing; the daemon checks /proc/filesystems.
 }
 
-// 4. Data directories for `npm start` (tests make their own under a temp dir).
+// 4. Native helpers: compiled when missing or older than their source.
+for (const name of ['berth-exec']) {
+  const src = path.join(root, 'src', 'runtime', 'native', `${name}.c`);
+  const out = path.join(root, 'build', 'native', name);
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) continue;
+  mkdirSync(path.dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}`;
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, src, '-lseccomp'], { stdio: 'inherit' });
+  if (cc.status !== 0) fail(`compiling ${path.relative(root, src)} failed`);
+  renameSync(tmp, out);
+}
+
+// 5. Data directories for `npm start` (tests make their own under a temp dir).
 if (mode === 'start') {
   const dataRoot = flag('--data-root') ?? process.env.BERTH_DATA_ROOT ?? '/var/lib/berth';
   const runRoot = flag('--run-root') ?? process.env.BERTH_RUN_ROOT ?? '/run/berth';

@@ -1,4 +1,5 @@
 // Daemon configuration from flags and environment (flags win).
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isLevel, type Level } from './logger.ts';
 import { checkTlsListeners, hostListeners, type TlsFiles } from './tls-listen.ts';
@@ -10,6 +11,8 @@ export interface DaemonConfig {
   logLevel: Level;
   nodeName: string;
   cgroupParent: string;
+  /** berth-exec for `docker exec` without a TTY (built by the set-up); "none": always `runc exec`. */
+  execHelper: string;
   /** Marks everything this daemon creates on the host's network (bridges, namespaces, chains): 1-6 of [a-z0-9]. */
   networkTag: string;
   /** The default bridge's device (default <tag>0) and subnet (default: the first free pool). */
@@ -41,6 +44,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'log-level': { type: 'string' },
       'node-name': { type: 'string' },
       'cgroup-parent': { type: 'string' },
+      'exec-helper': { type: 'string' },
       'network-tag': { type: 'string' },
       'bridge-name': { type: 'string' },
       'default-subnet': { type: 'string' },
@@ -73,6 +77,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     logLevel,
     nodeName: values['node-name'] ?? env.BERTH_NODE_NAME ?? 'local',
     cgroupParent: values['cgroup-parent'] ?? env.BERTH_CGROUP_PARENT ?? 'berth',
+    execHelper: values['exec-helper'] ?? env.BERTH_EXEC_HELPER ?? fileURLToPath(new URL('../../build/native/berth-exec', import.meta.url)),
     networkTag: values['network-tag'] ?? env.BERTH_NETWORK_TAG ?? 'berth',
     bridgeName: values['bridge-name'] ?? env.BERTH_BRIDGE_NAME,
     defaultSubnet: values['default-subnet'] ?? env.BERTH_DEFAULT_SUBNET,

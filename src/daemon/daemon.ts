@@ -1,7 +1,8 @@
 // Composition root: wires store, agent (image + runtime), head services and
 // the Docker API server, and stops them in order.
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiServer } from '../api/http/server.ts';
@@ -67,6 +68,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     runtimes,
     defaultRuntime: 'runc',
     cgroupParent: config.cgroupParent,
+    execHelper: await execHelper(config.execHelper, log),
   });
   const agent = new LocalAgent({
     name: config.nodeName === 'local' ? os.hostname() : config.nodeName,
@@ -164,5 +166,17 @@ function daemonId(dataRoot: string): string {
     const id = randomUUID();
     writeFileSync(file, id + '\n');
     return id;
+  }
+}
+
+/** berth-exec when it is there and runs; else exec goes through `runc exec` (slower, same effect). */
+async function execHelper(file: string, log: Logger): Promise<string | undefined> {
+  if (file === 'none') return undefined;
+  try {
+    await access(file, constants.X_OK);
+    return file;
+  } catch {
+    log.warn(`${file} is missing (npm start builds it): docker exec without a TTY uses runc exec`);
+    return undefined;
   }
 }

@@ -11,7 +11,7 @@ import type { Writable } from 'node:stream';
 import type { ContainerRecord, ImageRunConfig } from '../core/types.ts';
 import { BerthError, conflict, internal, invalid, notFound, unavailable } from '../core/errors.ts';
 import { which } from './exec.ts';
-import { removeCgroup } from './cgroups.ts';
+import { cgroupDirs, removeCgroup } from './cgroups.ts';
 import { runConmon } from './conmon.ts';
 import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
 import { applySandbox, writeHosts } from './sandbox-files.ts';
@@ -51,6 +51,8 @@ export interface ConmonRuntimeOptions {
   cgroupParent: string;
   /** The conmon binary (default "conmon" on PATH). */
   conmon?: string;
+  /** berth-exec (src/runtime/native), the fast path of exec without a TTY; runc exec without it. */
+  execHelper?: string;
 }
 
 /** What Berth remembers about a container beside its OCI bundle. */
@@ -101,7 +103,10 @@ export class ConmonRuntime implements RuntimeApi {
   private readonly defaultRuntime: string;
   private readonly cgroupParent: string;
   private readonly conmon: string;
+  private readonly execHelper: string | undefined;
   private readonly listeners: ((id: string, exit: ExitInfo) => void)[] = [];
+  /** Awaited after the create and before the container's process may run (the agent: its network's wiring). */
+  beforeRun: ((id: string) => Promise<void>) | undefined = undefined;
   private watcher: ExitWatcher | undefined;
   /** Exit-file mtimes (ns) already reported, by id. */
   private readonly reported = new Map<string, bigint>();
@@ -122,6 +127,7 @@ export class ConmonRuntime implements RuntimeApi {
     this.defaultRuntime = opts.defaultRuntime || 'runc';
     this.cgroupParent = opts.cgroupParent.replace(/^\/+|\/+$/g, '') || 'berth';
     this.conmon = opts.conmon ?? 'conmon';
+    this.execHelper = opts.execHelper;
   }
 
   private ensureDirs(): Promise<void> {
@@ -302,6 +308,13 @@ export class ConmonRuntime implements RuntimeApi {
       );
       if (json) this.jsonLogs.follow(id, json);
       try {
+        await this.beforeRun?.(id);
+      } catch (err) {
+        if (json) await this.jsonLogs.finish(id, json).catch(() => undefined);
+        await this.abandonRun(id, meta, runc);
+        throw err;
+      }
+      try {
         // runc's own exec fifo where we know its layout; `runc start` otherwise.
         const released = meta.runtime === 'runc' && (await releaseExecFifo(execFifoPath(this.paths.runcRoot, id), result.pid));
         if (!released) await runc.start(id);
@@ -380,6 +393,19 @@ export class ConmonRuntime implements RuntimeApi {
     const sig = parseSignal(signal || 'SIGKILL');
     const meta = await this.readMeta(id);
     if (!meta) throw notFound(`No such container: ${id}`);
+    // Fast path (every stop): no exit file, a live pid and a thawed freezer
+    // mean runc kill would signal that pid and nothing else; skip its two
+    // spawns (state, kill). A paused container goes through runc, which
+    // thaws it for SIGKILL.
+    const pid = await this.pidUnlessExited(id);
+    if (pid > 0 && processAlive(pid) && (await isThawed(meta.cgroupsPath))) {
+      try {
+        process.kill(pid, sig);
+        return;
+      } catch {
+        // exited meanwhile: runc says so in its own words
+      }
+    }
     const st = await this.state(id);
     if (st.status !== 'running' && st.status !== 'paused') throw conflict(`container ${id} is not running`);
     await this.runc(meta).kill(id, sig);
@@ -623,7 +649,7 @@ export class ConmonRuntime implements RuntimeApi {
   }
 
   async exec(id: string, opts: ExecOptions): Promise<ExecSession> {
-    const { meta, paused } = await this.runningMeta(id);
+    const { meta, pid, paused } = await this.runningMeta(id);
     if (paused) throw conflict(`Container ${id} is paused, unpause the container before exec`);
     const runc = this.runc(meta);
     return startExec(
@@ -632,6 +658,10 @@ export class ConmonRuntime implements RuntimeApi {
         runtimePath: await this.runtimePath(runc.binary),
         runcRoot: this.paths.runcRoot,
         conmon: this.conmon,
+        // runc and crun run the process in the namespaces berth-exec joins; another runtime may sandbox differently.
+        helper: meta.runtime === 'runc' || meta.runtime === 'crun' ? this.execHelper : undefined,
+        pid,
+        cgroupProcs: async () => (await cgroupDirs(meta.cgroupsPath)).map((dir) => path.join(dir, 'cgroup.procs')),
         execRoot: path.join(this.paths.runRoot, 'exec'),
         socketDir: this.paths.socketDir,
         configPath: this.paths.config(id),

@@ -1,12 +1,16 @@
-// Starts a `docker exec` process in a running container: writes the process
-// spec into a session directory under <runRoot>/exec, then runs it with runc
-// directly (no TTY) or under conmon (TTY); the directory goes when it ends.
+// Starts a `docker exec` process in a running container. Without a TTY it
+// runs through berth-exec when the daemon has it and the container needs
+// nothing only runc does (exec-helper.ts), else through `runc exec`
+// (exec-runc.ts); with a TTY under conmon (exec-conmon.ts). Each session
+// gets a directory under <runRoot>/exec for its files; it goes when the
+// process ends.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ExecOptions, ExecSession } from '../agent/agent-api.ts';
 import { conmonExec } from './exec-conmon.ts';
-import { execProcess } from './exec-spec.ts';
+import { helperExec, helperPlan } from './exec-helper.ts';
+import { execProcess, readSpec } from './exec-spec.ts';
 import { runcExec } from './exec-runc.ts';
 
 export interface ExecDeps {
@@ -15,35 +19,46 @@ export interface ExecDeps {
   runtimePath: string;
   runcRoot: string;
   conmon: string;
+  /** berth-exec, when built. */
+  helper: string | undefined;
   execRoot: string;
   socketDir: string;
   configPath: string;
   availableCaps: string[] | undefined;
+  /** The container's init process and the cgroup.procs files of its cgroups (for berth-exec). */
+  pid: number;
+  cgroupProcs(): Promise<string[]>;
 }
 
 export async function startExec(d: ExecDeps, id: string, opts: ExecOptions): Promise<ExecSession> {
-  const proc = await execProcess(d.configPath, opts, d.availableCaps);
+  const spec = await readSpec(d.configPath);
+  const proc = await execProcess(spec, opts, d.availableCaps);
+  const plan = d.helper && !opts.tty && d.pid > 0 ? helperPlan(spec, proc, d.pid, await d.cgroupProcs()) : undefined;
   await fs.mkdir(d.execRoot, { recursive: true, mode: 0o700 });
   const execId = randomBytes(16).toString('hex');
   const dir = path.join(d.execRoot, execId);
   await fs.mkdir(dir, { mode: 0o700 });
   const processFile = path.join(dir, 'process.json');
-  await fs.writeFile(processFile, JSON.stringify(proc), { mode: 0o600 });
   let session: ExecSession;
   try {
-    session = opts.tty
-      ? await conmonExec({
-          conmon: d.conmon,
-          runtime: d.runtimePath,
-          runtimeArgs: [`--root=${d.runcRoot}`],
-          containerId: id,
-          execId,
-          dir,
-          processFile,
-          socketDir: d.socketDir,
-          stdin: opts.stdin,
-        })
-      : await runcExec({ runc: d.runc, runcRoot: d.runcRoot, id, processFile, logFile: path.join(dir, 'runc.log'), stdin: opts.stdin, detach: opts.detach });
+    if (plan && d.helper) {
+      session = await helperExec({ helper: d.helper, planFile: path.join(dir, 'plan'), plan, stdin: opts.stdin, detach: opts.detach });
+    } else {
+      await fs.writeFile(processFile, JSON.stringify(proc), { mode: 0o600 });
+      session = opts.tty
+        ? await conmonExec({
+            conmon: d.conmon,
+            runtime: d.runtimePath,
+            runtimeArgs: [`--root=${d.runcRoot}`],
+            containerId: id,
+            execId,
+            dir,
+            processFile,
+            socketDir: d.socketDir,
+            stdin: opts.stdin,
+          })
+        : await runcExec({ runc: d.runc, runcRoot: d.runcRoot, id, processFile, logFile: path.join(dir, 'runc.log'), stdin: opts.stdin, detach: opts.detach });
+    }
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
     throw err;

@@ -27,9 +27,12 @@ export function execEnv(base: string[], extra: string[], tty: boolean): string[]
   return [...values.values()];
 }
 
-export async function execProcess(configPath: string, opts: ExecOptions, availableCaps: string[] | undefined): Promise<OciProcess> {
+export async function readSpec(configPath: string): Promise<OciSpec> {
+  return JSON.parse(await fs.readFile(configPath, 'utf8')) as OciSpec;
+}
+
+export async function execProcess(spec: OciSpec, opts: ExecOptions, availableCaps: string[] | undefined): Promise<OciProcess> {
   if (opts.cmd.length === 0 || !opts.cmd[0]) throw invalid('No exec command specified');
-  const spec = JSON.parse(await fs.readFile(configPath, 'utf8')) as OciSpec;
   const base = spec.process;
   const { consoleSize: _unused, ...inherited } = base;
   const proc: OciProcess = { ...inherited, args: opts.cmd, terminal: opts.tty, env: execEnv(base.env, opts.env, opts.tty) };

@@ -1,0 +1,124 @@
+// `docker exec` without a terminal through berth-exec (native/berth-exec.c),
+// which does what `runc exec` does for the process of a running container in
+// a few milliseconds. It takes a plan: the container's init pid, namespaces
+// and cgroups, and the process (user, capabilities, rlimits, seccomp filter,
+// env, args) as NUL-terminated tokens. Anything the helper does not cover
+// (a user namespace, AppArmor or SELinux labels, seccomp flags or actions
+// beyond allow/errno/kill/trap/log) makes the plan undefined, and `runc exec`
+// runs the process instead.
+import { promises as fs } from 'node:fs';
+import type { ExecSession } from '../agent/agent-api.ts';
+import { ALL_CAPABILITIES } from './capabilities.ts';
+import { superviseExecChild } from './exec-child.ts';
+import type { OciProcess, OciSeccomp, OciSpec } from './oci-types.ts';
+
+/** Namespaces joined with setns(2), mount last (it moves root and cwd into the container). The pid namespace is always joined. */
+const NAMESPACES: [string, string][] = [
+  ['ipc', 'ipc'],
+  ['uts', 'uts'],
+  ['network', 'net'],
+  ['cgroup', 'cgroup'],
+  ['mount', 'mnt'],
+];
+
+const RLIMITS = [
+  'CPU', 'FSIZE', 'DATA', 'STACK', 'CORE', 'RSS', 'NPROC', 'NOFILE', 'MEMLOCK', 'AS', 'LOCKS',
+  'SIGPENDING', 'MSGQUEUE', 'NICE', 'RTPRIO', 'RTTIME',
+].map((r) => `RLIMIT_${r}`);
+
+const SECCOMP_ACTIONS = new Set(['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_TRAP', 'SCMP_ACT_LOG']);
+const SECCOMP_OPS = new Set(['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ']);
+const EPERM = 1;
+
+class Unsupported extends Error {}
+
+/** A capability set as a decimal bit mask (bit N = capability number N). */
+function capMask(names: string[] | undefined): string {
+  let mask = 0n;
+  for (const name of names ?? []) {
+    const bit = ALL_CAPABILITIES.indexOf(name);
+    if (bit < 0) throw new Unsupported(`capability ${name}`);
+    mask |= 1n << BigInt(bit);
+  }
+  return mask.toString();
+}
+
+const uint = (n: number | undefined, what: string): string => {
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new Unsupported(what);
+  // -1 is "unlimited" for rlimits; the helper reads it as all bits set.
+  return n < 0 ? '18446744073709551615' : String(n);
+};
+
+function seccompTokens(sc: OciSeccomp): string[] {
+  if (sc.flags?.length) throw new Unsupported('seccomp flags');
+  const action = (name: string, errnoRet: number | undefined): string[] => {
+    if (!SECCOMP_ACTIONS.has(name)) throw new Unsupported(`seccomp action ${name}`);
+    return [name, String(errnoRet ?? EPERM)];
+  };
+  const out = ['seccomp', ...action(sc.defaultAction, sc.defaultErrnoRet)];
+  for (const arch of sc.architectures ?? []) out.push('arch', arch.toLowerCase().replace(/^scmp_arch_/, ''));
+  for (const rule of sc.syscalls) {
+    const args: string[] = [];
+    for (const a of rule.args ?? []) {
+      if (!SECCOMP_OPS.has(a.op)) throw new Unsupported(`seccomp operator ${a.op}`);
+      args.push(String(a.index), a.op, uint(a.value, 'seccomp value'), uint(a.valueTwo ?? 0, 'seccomp value'));
+    }
+    for (const name of rule.names) out.push('rule', ...action(rule.action, rule.errnoRet), name, String(rule.args?.length ?? 0), ...args);
+  }
+  return out;
+}
+
+/**
+ * The plan for berth-exec, or undefined when the container or the process
+ * needs something only runc does.
+ */
+export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupProcs: string[]): Buffer | undefined {
+  const extra = proc as OciProcess & { apparmorProfile?: string; selinuxLabel?: string };
+  if (proc.terminal || extra.apparmorProfile || extra.selinuxLabel) return undefined;
+  const namespaces = new Set(spec.linux.namespaces.map((n) => n.type));
+  if (namespaces.has('user')) return undefined;
+  if (!proc.capabilities) return undefined;
+  try {
+    const t: string[] = ['pid', String(pid)];
+    for (const [type, file] of NAMESPACES) if (namespaces.has(type as never)) t.push('ns', file);
+    for (const file of cgroupProcs) t.push('cgroup', file);
+    t.push('cwd', proc.cwd || '/', 'uid', uint(proc.user.uid, 'uid'), 'gid', uint(proc.user.gid, 'gid'));
+    for (const g of proc.user.additionalGids ?? []) t.push('group', uint(g, 'gid'));
+    t.push('nnp', proc.noNewPrivileges ? '1' : '0');
+    if (typeof proc.oomScoreAdj === 'number') t.push('oom', String(proc.oomScoreAdj));
+    for (const r of proc.rlimits ?? []) {
+      const resource = RLIMITS.indexOf(r.type);
+      if (resource < 0) throw new Unsupported(`rlimit ${r.type}`);
+      t.push('rlimit', String(resource), uint(r.soft, 'rlimit'), uint(r.hard, 'rlimit'));
+    }
+    const caps = proc.capabilities as OciProcess['capabilities'] & { inheritable?: string[]; ambient?: string[] };
+    t.push('caps', capMask(caps.bounding), capMask(caps.effective), capMask(caps.permitted), capMask(caps.inheritable), capMask(caps.ambient));
+    if (spec.linux.seccomp) t.push(...seccompTokens(spec.linux.seccomp));
+    for (const e of proc.env) t.push('env', e);
+    for (const a of proc.args) t.push('arg', a);
+    t.push('end');
+    if (t.some((token) => token.includes('\0'))) return undefined; // runc reports it
+    return Buffer.from(t.join('\0') + '\0');
+  } catch (err) {
+    if (err instanceof Unsupported) return undefined;
+    throw err;
+  }
+}
+
+export interface HelperExecOptions {
+  helper: string;
+  planFile: string;
+  plan: Buffer;
+  stdin: boolean;
+  detach: boolean;
+}
+
+export async function helperExec(o: HelperExecOptions): Promise<ExecSession> {
+  await fs.writeFile(o.planFile, o.plan, { mode: 0o600 });
+  return superviseExecChild(o.helper, [o.planFile], {
+    stdin: o.stdin,
+    detach: o.detach,
+    errorPipe: true,
+    startError: async (text) => text.trim() || undefined,
+  });
+}
