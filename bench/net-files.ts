@@ -29,12 +29,6 @@ export interface NetFilesResult {
   cpBytes: number;
 }
 
-export interface NetFilesOptions {
-  image: string;
-  /** Repetitions of the cp and commit timings. */
-  repeats: number;
-}
-
 /** A tree of 100 directories x 10 files x 100 KiB (100,000 KiB), made once and shared by both engines. */
 export function makeCpTree(): { dir: string; bytes: number; cleanup: () => void } {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-cp-'));
@@ -183,58 +177,91 @@ export async function httpRounds<K extends string>(
   }
 }
 
-export async function cpTimes(cli: Cli, tree: { dir: string; bytes: number }, opts: NetFilesOptions): Promise<{ cpIn: number[]; cpOut: number[] }> {
-  const cpIn: number[] = [];
-  const cpOut: number[] = [];
-  for (let i = 0; i < opts.repeats; i++) {
-    const id = (await cli.ok(['create', opts.image, 'sleep', '3600'])).stdout.trim();
-    const out = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-cpout-'));
-    try {
-      cpIn.push((await cli.ok(['cp', tree.dir, `${id}:/data`], 600_000)).ms);
-      cpOut.push((await cli.ok(['cp', `${id}:/data`, path.join(out, 'data')], 600_000)).ms);
-      const got = treeBytes(path.join(out, 'data'));
-      if (got !== tree.bytes) throw new Error(`docker cp out brought ${got} bytes, want ${tree.bytes}`);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-      await cli.run(['rm', '-f', id]);
-    }
+/** One `docker cp` of the tree into a new container and back out; checks what came out. */
+export async function cpOnce(cli: Cli, tree: { dir: string; bytes: number }, image: string): Promise<{ cpIn: number; cpOut: number }> {
+  const id = (await cli.ok(['create', image, 'sleep', '3600'])).stdout.trim();
+  const out = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-cpout-'));
+  try {
+    const cpIn = (await cli.ok(['cp', tree.dir, `${id}:/data`], 600_000)).ms;
+    const cpOut = (await cli.ok(['cp', `${id}:/data`, path.join(out, 'data')], 600_000)).ms;
+    const got = treeBytes(path.join(out, 'data'));
+    if (got !== tree.bytes) throw new Error(`docker cp out brought ${got} bytes, want ${tree.bytes}`);
+    return { cpIn, cpOut };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    await cli.run(['rm', '-f', id]);
   }
-  return { cpIn, cpOut };
 }
 
-export async function commitTimes(cli: Cli, files: number, opts: NetFilesOptions): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < opts.repeats; i++) {
-    // Content differs per run: no engine can reuse a layer from an earlier run.
-    const script = `mkdir /data && cd /data && i=0; while [ $i -lt ${files} ]; do echo $i-${i}-$$ > f$i; i=$((i+1)); done`;
-    const id = (await cli.ok(['run', '-d', opts.image, 'sh', '-c', script])).stdout.trim();
-    try {
-      await cli.ok(['wait', id], 600_000);
-      const r = await cli.ok(['commit', id], 600_000);
-      times.push(r.ms);
-      await cli.run(['rmi', r.stdout.trim()]);
-    } finally {
-      await cli.run(['rm', '-f', id]);
-    }
+/** One `docker commit` of a container that wrote `files` files (content differs per run: no engine can reuse a layer). */
+let commitRun = 0;
+export async function commitOnce(cli: Cli, files: number, image: string): Promise<number> {
+  const run = `${process.pid}-${++commitRun}`;
+  const script = `mkdir /data && cd /data && i=0; while [ $i -lt ${files} ]; do echo $i-${run}-$$ > f$i; i=$((i+1)); done`;
+  const id = (await cli.ok(['run', '-d', image, 'sh', '-c', script])).stdout.trim();
+  try {
+    await cli.ok(['wait', id], 600_000);
+    const r = await cli.ok(['commit', id], 600_000);
+    await cli.run(['rmi', r.stdout.trim()]);
+    return r.ms;
+  } finally {
+    await cli.run(['rm', '-f', id]);
   }
-  return times;
 }
 
-/** cp and commit on one engine (HTTP is measured on both at once: httpRounds). */
-export async function measureFiles(cli: Cli, tree: { dir: string; bytes: number }, opts: NetFilesOptions): Promise<NetFilesResult> {
-  const FILES = 10_000;
-  const { cpIn, cpOut } = await cpTimes(cli, tree, opts);
-  const commit = await commitTimes(cli, FILES, opts);
-  const sIn = summarize(cpIn);
-  const sOut = summarize(cpOut);
-  const mb = tree.bytes / (1024 * 1024);
-  return {
-    cpIn: sIn,
-    cpOut: sOut,
-    cpInMBps: mb / (sIn.median / 1000),
-    cpOutMBps: mb / (sOut.median / 1000),
-    commit: summarize(commit),
-    commitFiles: FILES,
-    cpBytes: tree.bytes,
+const COMMIT_FILES = 10_000;
+
+/**
+ * cp and commit, the engines taking turns run by run (order flipped each
+ * round). Both write and delete tens of thousands of files on the same file
+ * system: run one engine's repetitions after the other's, the second one
+ * created its files among the first one's freshly deleted inodes, which on
+ * this host's ext4 (no journal: inode allocation skips recently deleted
+ * inodes one by one) cost it up to twice the time.
+ */
+export async function filesRounds<K extends string>(
+  engines: { key: K; cli: Cli }[],
+  tree: { dir: string; bytes: number },
+  opts: { image: string; repeats: number; problem: (msg: string) => void },
+): Promise<Partial<Record<K, NetFilesResult>>> {
+  const raw = new Map<K, { cpIn: number[]; cpOut: number[]; commit: number[] }>(engines.map((e) => [e.key, { cpIn: [], cpOut: [], commit: [] }]));
+  const failed = new Set<K>();
+  const rounds = async (step: (e: { key: K; cli: Cli }) => Promise<void>) => {
+    for (let r = 0; r < opts.repeats; r++) {
+      for (const e of r % 2 === 0 ? engines : [...engines].reverse()) {
+        if (failed.has(e.key)) continue;
+        try {
+          await step(e);
+        } catch (err) {
+          failed.add(e.key);
+          opts.problem(`docker cp / commit (${e.cli.host}): ${(err as Error).message}`);
+        }
+      }
+    }
   };
+  await rounds(async (e) => {
+    const { cpIn, cpOut } = await cpOnce(e.cli, tree, opts.image);
+    raw.get(e.key)!.cpIn.push(cpIn);
+    raw.get(e.key)!.cpOut.push(cpOut);
+  });
+  await rounds(async (e) => {
+    raw.get(e.key)!.commit.push(await commitOnce(e.cli, COMMIT_FILES, opts.image));
+  });
+  const res: Partial<Record<K, NetFilesResult>> = {};
+  const mb = tree.bytes / (1024 * 1024);
+  for (const [key, v] of raw) {
+    if (failed.has(key)) continue;
+    const sIn = summarize(v.cpIn);
+    const sOut = summarize(v.cpOut);
+    res[key] = {
+      cpIn: sIn,
+      cpOut: sOut,
+      cpInMBps: mb / (sIn.median / 1000),
+      cpOutMBps: mb / (sOut.median / 1000),
+      commit: summarize(v.commit),
+      commitFiles: COMMIT_FILES,
+      cpBytes: tree.bytes,
+    };
+  }
+  return res;
 }

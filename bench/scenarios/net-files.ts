@@ -1,11 +1,11 @@
 // The networking and file scenarios of bench/net-files.ts: HTTP through a
-// published port with wrk (both engines at once, alternating rounds), then,
-// one engine at a time, docker cp of a 100 MiB tree in and out and docker
-// commit of 10,000 changed files.
+// published port with wrk (both engines at once, alternating rounds), then
+// docker cp of a 100 MiB tree in and out and docker commit of 10,000 changed
+// files, the engines taking turns run by run.
 // Goals: HTTP and cp throughput at least Docker's; commit time at most Docker's.
-import { httpRounds, makeCpTree, measureFiles } from '../net-files.ts';
+import { filesRounds, httpRounds, makeCpTree } from '../net-files.ts';
 import type { BenchEngine, Row, Scenario, ScenarioContext } from '../scenario.ts';
-import { cpuSeconds, helperProcesses, one, perEngine, rateSummary, summaryOrNull } from '../scenario.ts';
+import { cpuSeconds, helperProcesses, one, rateSummary, summaryOrNull } from '../scenario.ts';
 
 const REPEATS = 3;
 const HTTP_ROUNDS = 5;
@@ -29,7 +29,8 @@ export const netFiles: Scenario = {
       const http = await httpRounds(ctx.engines.map((e) => ({ key: e.key, cli: e.cli, engineCpu: () => engineCpuSeconds(e) })), { image: ctx.image, rounds: HTTP_ROUNDS, seconds: HTTP_SECONDS, problem: ctx.problem });
       // Timeouts (a SYN or request stuck for wrk's 2 s) lower the rate; they are kept in the details, not failures.
       for (const [engine, h] of Object.entries(http)) for (const e of h?.errors ?? []) ctx.say(`wrk against ${engine}: ${e}`);
-      const res = await perEngine(ctx, 'networking and files', (e) => measureFiles(e.cli, tree, { image: ctx.image, repeats: REPEATS }));
+      ctx.checkInterrupted();
+      const res = await filesRounds(ctx.engines.map((e) => ({ key: e.key, cli: e.cli })), tree, { image: ctx.image, repeats: REPEATS, problem: ctx.problem });
       const mib = (tree.bytes / 1048576).toFixed(0);
       const rows: Row[] = [
         { metric: `HTTP requests/s, published port on 127.0.0.1 (wrk, ${HTTP_ROUNDS} x ${HTTP_SECONDS} s alternating)`, unit: '/s', better: 'higher', berth: rateSummary(http.berth?.requestsPerSecond), docker: rateSummary(http.docker?.requestsPerSecond), goal: { ratio: 1 } },
