@@ -6,7 +6,9 @@
 // (a user namespace, AppArmor or SELinux labels, seccomp flags or actions
 // beyond allow/errno/kill/trap/log) makes the plan undefined, and `runc exec`
 // runs the process instead.
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { ExecSession } from '../agent/agent-api.ts';
 import { ALL_CAPABILITIES } from './capabilities.ts';
 import { superviseExecChild } from './exec-child.ts';
@@ -72,7 +74,7 @@ function seccompTokens(sc: OciSeccomp): string[] {
  * The plan for berth-exec, or undefined when the container or the process
  * needs something only runc does.
  */
-export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupProcs: string[]): Buffer | undefined {
+export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupProcs: string[], bpfCacheDir?: string): Buffer | undefined {
   const extra = proc as OciProcess & { apparmorProfile?: string; selinuxLabel?: string };
   if (proc.terminal || extra.apparmorProfile || extra.selinuxLabel) return undefined;
   const namespaces = new Set(spec.linux.namespaces.map((n) => n.type));
@@ -93,7 +95,12 @@ export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupP
     }
     const caps = proc.capabilities as OciProcess['capabilities'] & { inheritable?: string[]; ambient?: string[] };
     t.push('caps', capMask(caps.bounding), capMask(caps.effective), capMask(caps.permitted), capMask(caps.inheritable), capMask(caps.ambient));
-    if (spec.linux.seccomp) t.push(...seccompTokens(spec.linux.seccomp));
+    if (spec.linux.seccomp) {
+      const seccomp = seccompTokens(spec.linux.seccomp);
+      // The compiled filter is cached under the hash of what it was compiled from.
+      if (bpfCacheDir) t.push('bpf-cache', path.join(bpfCacheDir, `seccomp-${createHash('sha256').update(seccomp.join('\0')).digest('hex')}.bpf`));
+      t.push(...seccomp);
+    }
     for (const e of proc.env) t.push('env', e);
     for (const a of proc.args) t.push('arg', a);
     t.push('end');

@@ -33,8 +33,8 @@ export interface ExecDeps {
 export async function startExec(d: ExecDeps, id: string, opts: ExecOptions): Promise<ExecSession> {
   const spec = await readSpec(d.configPath);
   const proc = await execProcess(spec, opts, d.availableCaps);
-  const plan = d.helper && !opts.tty && d.pid > 0 ? helperPlan(spec, proc, d.pid, await d.cgroupProcs()) : undefined;
   await fs.mkdir(d.execRoot, { recursive: true, mode: 0o700 });
+  const plan = d.helper && !opts.tty && d.pid > 0 ? helperPlan(spec, proc, d.pid, await d.cgroupProcs(), d.execRoot) : undefined;
   const execId = randomBytes(16).toString('hex');
   const dir = path.join(d.execRoot, execId);
   await fs.mkdir(dir, { mode: 0o700 });
