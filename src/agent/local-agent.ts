@@ -7,6 +7,17 @@ import type { Agent, FilesApi, ImageApi, NetworkApi, NodeInfo, RuntimeApi, Volum
 
 const run = promisify(execFile);
 
+/** A runtime that awaits a hook before the container's process runs (ConmonRuntime). */
+interface RunGate {
+  beforeRun: ((id: string) => Promise<void>) | undefined;
+}
+
+/** A network that can finish a sandbox after createSandbox returns (LocalNetwork). */
+interface DeferredWiring {
+  deferWiring: boolean;
+  wired(containerId: string): Promise<void>;
+}
+
 export class LocalAgent implements Agent {
   readonly images: ImageApi;
   readonly runtime: RuntimeApi;
@@ -39,6 +50,16 @@ export class LocalAgent implements Agent {
     this.runtime = opts.runtime;
     this.runtimes = opts.runtimes;
     this.defaultRuntime = opts.defaultRuntime;
+    // One agent owns both: the network finishes a sandbox (addresses, DNS
+    // redirect, port rules) while the runtime creates the container, whose
+    // process waits for it.
+    const runtime = opts.runtime as RuntimeApi & Partial<RunGate>;
+    const network = opts.network as NetworkApi & Partial<DeferredWiring>;
+    if ('beforeRun' in runtime && typeof network.wired === 'function' && 'deferWiring' in network) {
+      const wired = network.wired.bind(network);
+      runtime.beforeRun = (id) => wired(id);
+      network.deferWiring = true;
+    }
   }
 
   async info(): Promise<NodeInfo> {

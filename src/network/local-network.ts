@@ -37,6 +37,14 @@ export class LocalNetwork implements NetworkApi {
    * container, or one reusing an address of the old, waits instead.
    */
   private readonly teardowns = new Map<string, { done: Promise<void>; endpoints: EndpointSpec[] }>();
+  /** Sandboxes whose addresses, DNS redirect and port rules are still being written (see deferWiring). */
+  private readonly wiring = new Map<string, Promise<void>>();
+  /**
+   * Set by an agent whose runtime awaits wired() before the container's
+   * process runs: createSandbox then returns once the namespace and veths
+   * exist, and the rest is written while the runtime creates the container.
+   */
+  deferWiring = false;
   /** Bridges being deleted (the kernel waits on RCU too): a network made meanwhile waits for them. */
   private readonly bridgeTeardowns = new Set<Promise<void>>();
   private readonly firewall: Firewall;
@@ -160,26 +168,50 @@ export class LocalNetwork implements NetworkApi {
         sb.spec.ports.push({ ...p, hostPort: port, hostPortEnd: undefined });
       }
       await ipBatch([`netns add ${netns}`, ...spec.endpoints.flatMap((ep) => this.hostSide(spec.containerId, ep, netns))]);
-      const gw = spec.endpoints.find((e) => !e.network.internal);
       this.sandboxes.set(spec.containerId, sb);
-      // Addresses, the DNS redirect and port rules touch different tables
-      // once the interfaces exist: three processes side by side (a start
-      // waits for all of them).
-      const steps = await Promise.allSettled([
-        ipBatch(['link set lo up', ...spec.endpoints.flatMap((ep) => this.inside(ep)), ...(gw ? [`route add default via ${gw.network.gateway}`] : [])], netns),
-        this.wireDns(sb),
-        sb.spec.ports.length ? this.applyFirewall() : undefined,
-      ]);
-      for (const r of steps) if (r.status === 'rejected') throw r.reason;
     } catch (err) {
-      const applied = this.sandboxes.get(spec.containerId) === sb && sb.spec.ports.length > 0;
-      this.sandboxes.delete(spec.containerId);
-      for (const h of sb.holders) h.close();
-      await this.deleteNetns(spec.containerId, spec.endpoints);
-      if (applied) await this.applyFirewall().catch(() => undefined);
+      await this.undoSandbox(sb);
       throw err;
     }
+    // Addresses, the DNS redirect and port rules touch different tables once
+    // the interfaces exist: three processes side by side. With deferWiring
+    // they also run side by side with the runtime's create, and the
+    // container's process waits for them (wired).
+    const gw = spec.endpoints.find((e) => !e.network.internal);
+    const tail = Promise.allSettled([
+      ipBatch(['link set lo up', ...spec.endpoints.flatMap((ep) => this.inside(ep)), ...(gw ? [`route add default via ${gw.network.gateway}`] : [])], netns),
+      this.wireDns(sb),
+      sb.spec.ports.length ? this.applyFirewall() : undefined,
+    ]).then(async (steps) => {
+      const failed = steps.find((r) => r.status === 'rejected');
+      if (!failed) return;
+      if (this.sandboxes.get(spec.containerId) === sb) await this.undoSandbox(sb);
+      throw failed.reason;
+    });
+    if (this.deferWiring) {
+      tail.catch(() => undefined); // kept for wired(), which reports it
+      this.wiring.set(spec.containerId, tail);
+    } else {
+      await tail;
+    }
     return { sandboxKey: `${NETNS_DIR}/${netns}`, ports: sb.spec.ports };
+  }
+
+  /** Resolves once the container's sandbox is fully wired; rejects (its sandbox undone) with why not. */
+  async wired(containerId: string): Promise<void> {
+    const tail = this.wiring.get(containerId);
+    this.wiring.delete(containerId);
+    await tail;
+  }
+
+  /** A sandbox that failed half-way: nothing of it stays. */
+  private async undoSandbox(sb: Sandbox): Promise<void> {
+    const id = sb.spec.containerId;
+    const applied = this.sandboxes.get(id) === sb && sb.spec.ports.length > 0;
+    this.sandboxes.delete(id);
+    for (const h of sb.holders) h.close();
+    await this.deleteNetns(id, sb.spec.endpoints);
+    if (applied) await this.applyFirewall().catch(() => undefined);
   }
 
   /** 127.0.0.11:53 inside the namespace -> the embedded DNS of the first network that has one. */
@@ -232,7 +264,10 @@ export class LocalNetwork implements NetworkApi {
     this.sandboxes.delete(containerId);
     for (const h of sb?.holders ?? []) h.close();
     const endpoints = sb?.spec.endpoints ?? [];
-    const previous = this.teardowns.get(containerId)?.done ?? Promise.resolve();
+    // After an earlier teardown and any wiring still under way (a start that failed half-way).
+    const wiring = this.wiring.get(containerId)?.catch(() => undefined);
+    this.wiring.delete(containerId);
+    const previous = Promise.all([this.teardowns.get(containerId)?.done, wiring]);
     // The published ports' rules go with it: the host ports are free at once
     // (holders closed), and whoever reuses its address waits for the rules.
     // A failed rewrite is repaired by the next one (rules are rendered whole).
