@@ -34,6 +34,8 @@ const hostPackages = [
   // docker build's ADD unpacks bzip2 and xz tarballs through them.
   { pkg: 'bzip2', has: () => onPath('bzip2') },
   { pkg: 'xz-utils', has: () => onPath('xz') },
+  // chattr +T places each layer and container dir in a block group of its own on ext4 (src/image/fs-util.ts).
+  { pkg: 'e2fsprogs', has: () => onPath('chattr') },
 ];
 if (mode === 'bench') hostPackages.push({ pkg: 'docker.io', has: () => onPath('dockerd') && onPath('containerd') });
 // wrk drives HTTP through a published port in the bench (the same client for both engines).

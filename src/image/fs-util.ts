@@ -48,6 +48,21 @@ export async function dirSize(root: string): Promise<number> {
   return total;
 }
 
+/**
+ * Marks directories whose children are independent trees (one per layer,
+ * container or staging area) as tops of directory hierarchies for ext4's
+ * Orlov allocator (chattr +T): each child then starts in a block group of
+ * its own with free inodes and few directories, instead of beside its
+ * siblings. Creating a file next to thousands of inodes deleted seconds ago
+ * costs up to a millisecond on ext4 without a journal (the allocator steps
+ * over each of them), which made docker commit of 10,000 files several
+ * times slower on such hosts. Elsewhere (other file systems) it does
+ * nothing; failure is ignored.
+ */
+export async function markHierarchyTops(dirs: string[]): Promise<void> {
+  await run('chattr', ['+T', '--', ...dirs]).catch(() => undefined);
+}
+
 /** Mount points currently in this mount namespace (from /proc/self/mountinfo), unescaped. */
 export async function mountPoints(): Promise<Set<string>> {
   const text = await fs.readFile('/proc/self/mountinfo', 'utf8');

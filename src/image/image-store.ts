@@ -25,7 +25,7 @@ import { planCommit } from './commit.ts';
 import { planDerive } from './derive.ts';
 import { chainIds } from './digest.ts';
 import { applyChanges } from './dockerfile-changes.ts';
-import { rmrf } from './fs-util.ts';
+import { markHierarchyTops, rmrf } from './fs-util.ts';
 import { planImport, type ImportContext } from './import.ts';
 import { LayerStore, type LayerMeta } from './layer-store.ts';
 import { type LoadPlan, planLoad } from './load.ts';
@@ -97,6 +97,7 @@ export class ImageStore implements ImageApi {
     await this.content.init();
     await this.layers.init();
     await this.rootfs.init();
+    await markHierarchyTops([this.tmp, path.join(this.root, 'layers'), path.join(this.root, 'containers')]);
   }
 
   /** Runs `fn` after every earlier locked operation has finished. */
