@@ -1,6 +1,6 @@
 // End to end: docker cp, export and commit, including hostile paths, links and tars.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
@@ -93,6 +93,44 @@ describe('docker cp', () => {
     await ok(['cp', `${c}:/srv/single`, back]);
     assert.equal(readFileSync(back, 'utf8'), 'one file');
     await ok(['rm', c]);
+  });
+
+  test('round trip of what needs more than USTAR: a 3,000,000 uid (PAX), a 230-character path, a 3 MiB file, a hard link', async () => {
+    const c = uniqueName('c');
+    await ok(['run', '-d', '--name', c, IMAGE, 'sleep', '60']);
+    const src = path.join(d.dir, uniqueName('pax'));
+    const longDir = path.join(src, 'd'.repeat(120));
+    mkdirSync(longDir, { recursive: true });
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 253;
+    const long = path.join(longDir, 'f'.repeat(100));
+    writeFileSync(long, big);
+    linkSync(long, path.join(src, 'hard'));
+    chownSync(long, 3_000_000, 3_000_001);
+    await ok(['cp', '-a', src, `${c}:/pax`]);
+    const inside = `/pax/${'d'.repeat(120)}/${'f'.repeat(100)}`;
+    assert.equal(await ok(['exec', c, 'stat', '-c', '%u:%g:%h', inside]), '3000000:3000001:2');
+    const back = path.join(d.dir, uniqueName('back'));
+    await ok(['cp', `${c}:/pax`, back]);
+    const copy = path.join(back, 'd'.repeat(120), 'f'.repeat(100));
+    assert.ok(readFileSync(copy).equals(big));
+    assert.equal(statSync(path.join(back, 'hard')).ino, statSync(copy).ino);
+    // The owner on the way out, as the archive endpoint's PAX header says it.
+    const res = await d.api('GET', `/containers/${c}/archive?path=${encodeURIComponent(inside)}`);
+    assert.equal(res.status, 200);
+    const ex = tar.extract();
+    const owners: string[] = [];
+    const done = (async () => {
+      for await (const e of ex) {
+        const pax = (e.header as { pax?: Record<string, string> }).pax ?? {};
+        owners.push(`${pax.uid ?? e.header.uid}:${pax.gid ?? e.header.gid}`);
+        e.resume();
+      }
+    })();
+    ex.end(res.body);
+    await done;
+    assert.deepEqual(owners, ['3000000:3000001']);
+    await ok(['rm', '-f', c]);
   });
 
   test('copies into and out of a mounted volume', async () => {
