@@ -128,11 +128,19 @@ describe('push and pull', () => {
   });
 });
 
-/** A proxy in front of the registry that damages large blob downloads: flips a byte, or cuts the first transfer. */
-async function blobProxy(mode: 'corrupt' | 'cut-once'): Promise<{ host: string; cuts: number; close(): Promise<void> }> {
-  const state = { cuts: 0 };
+/**
+ * A proxy in front of the registry that damages large blob downloads: flips
+ * a byte, or cuts the first transfer (and with 'cut-once-no-range' answers
+ * the retry's Range request with the whole blob, as registries without range
+ * support do).
+ */
+async function blobProxy(mode: 'corrupt' | 'cut-once' | 'cut-once-no-range'): Promise<{ host: string; cuts: number; ranges: number; close(): Promise<void> }> {
+  const state = { cuts: 0, ranges: 0 };
   const server = http.createServer((req, res) => {
-    const up = http.request(`${reg.url}${req.url}`, { method: req.method, headers: { ...req.headers, host: reg.host } }, (ur) => {
+    const headers = { ...req.headers, host: reg.host };
+    if (req.headers.range) state.ranges++;
+    if (mode === 'cut-once-no-range') delete headers.range;
+    const up = http.request(`${reg.url}${req.url}`, { method: req.method, headers }, (ur) => {
       const chunks: Buffer[] = [];
       ur.on('data', (c: Buffer) => chunks.push(c));
       ur.on('end', () => {
@@ -143,7 +151,7 @@ async function blobProxy(mode: 'corrupt' | 'cut-once'): Promise<{ host: string; 
           body[body.length >> 1] ^= 0xff;
         }
         res.writeHead(ur.statusCode ?? 502, ur.headers);
-        if (isLayer && mode === 'cut-once' && state.cuts === 0 && !req.headers.range) {
+        if (isLayer && mode !== 'corrupt' && state.cuts === 0 && !req.headers.range) {
           state.cuts++;
           res.write(body.subarray(0, body.length >> 1), () => res.socket?.destroy());
           return;
@@ -160,6 +168,9 @@ async function blobProxy(mode: 'corrupt' | 'cut-once'): Promise<{ host: string; 
     host: `127.0.0.1:${port}`,
     get cuts() {
       return state.cuts;
+    },
+    get ranges() {
+      return state.ranges;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -198,6 +209,27 @@ describe('damaged transfers', () => {
       const r = await other.docker(['pull', `${proxy.host}/${name}:1`], { timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(proxy.cuts, 1, 'the proxy did cut one transfer');
+      const run = await other.docker(['run', '--rm', `${proxy.host}/${name}:1`, 'echo', 'whole']);
+      assert.equal(run.stdout.trim(), 'whole', run.stderr);
+    } finally {
+      await other.cleanup();
+      await proxy.close();
+    }
+  });
+
+  test('a registry that answers the resuming Range request with the whole blob: the bytes already taken are skipped', async () => {
+    const name = repoName();
+    await ok(['tag', IMAGE, `${reg.host}/${name}:1`]);
+    await ok(['push', `${reg.host}/${name}:1`]);
+    const proxy = await blobProxy('cut-once-no-range');
+    const other = await startDaemon();
+    try {
+      const r = await other.docker(['pull', `${proxy.host}/${name}:1`], { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(proxy.cuts, 1, 'the proxy did cut one transfer');
+      assert.ok(proxy.ranges >= 1, 'the retry asked for the rest only');
+      const ids = await Promise.all([d, other].map(async (x) => (await dockerOk(x, ['image', 'inspect', '-f', '{{json .RootFS.Layers}}', x === d ? IMAGE : `${proxy.host}/${name}:1`])).trim()));
+      assert.equal(ids[1], ids[0], 'the pulled layers have the diff ids of the pushed ones');
       const run = await other.docker(['run', '--rm', `${proxy.host}/${name}:1`, 'echo', 'whole']);
       assert.equal(run.stdout.trim(), 'whole', run.stderr);
     } finally {

@@ -15,7 +15,7 @@
 // root at run time, never against the host's.
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { BerthError, invalid } from '../core/errors.ts';
 import { describeCorruption } from './decompress.ts';
@@ -45,7 +45,10 @@ type Header = tar.Headers & { pax?: Record<string, string> };
 export async function unpackLayer(source: Readable, target: string, opts: UnpackOptions): Promise<UnpackResult> {
   const u = new Unpacker(target, opts.label);
   const extract = tar.extract();
-  source.on('error', (err) => extract.destroy(err));
+  // finished() also reports a source destroyed before this call, which no 'error' event would.
+  const unwatch = finished(source, { writable: false }, (err) => {
+    if (err) extract.destroy(err);
+  });
   source.pipe(extract);
   try {
     for await (const entry of extract) {
@@ -53,12 +56,14 @@ export async function unpackLayer(source: Readable, target: string, opts: Unpack
       entry.resume();
     }
   } catch (err) {
+    unwatch();
     source.unpipe(extract);
     source.destroy();
     extract.destroy();
     if (err instanceof BerthError) throw err;
     throw describeCorruption(err, opts.label);
   }
+  unwatch();
   await u.finish(opts.scratchFile);
   return { size: await dirSize(target) };
 }

@@ -309,6 +309,9 @@ async function extract(
   let stream: Readable | undefined;
   const toBlob = new PassThrough({ highWaterMark: PIPE_BUFFER });
   const toUnpack = new PassThrough({ highWaterMark: PIPE_BUFFER });
+  // A failure can arrive before the writer and the unpacker listen (the unpacker makes its directory first):
+  // they learn of it from the destroyed stream, and the error must not go unhandled meanwhile.
+  for (const s of [toBlob, toUnpack]) s.on('error', () => undefined);
   try {
     stream = (await decompressed(compressed)).stream;
     stream.pipe(toBlob);
