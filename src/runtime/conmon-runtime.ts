@@ -11,7 +11,7 @@ import type { Writable } from 'node:stream';
 import type { ContainerRecord, ImageRunConfig } from '../core/types.ts';
 import { BerthError, conflict, internal, invalid, notFound, unavailable } from '../core/errors.ts';
 import { which } from './exec.ts';
-import { cgroupDirs, removeCgroup } from './cgroups.ts';
+import { cgroupMounts, removeCgroup } from './cgroups.ts';
 import { runConmon } from './conmon.ts';
 import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
 import { applySandbox, writeHosts } from './sandbox-files.ts';
@@ -36,6 +36,7 @@ import { resolveUser } from './user.ts';
 import { openAttachStdin } from './attach-stdin.ts';
 import { writeCtl } from './exec-conmon.ts';
 import { startExec } from './exec-session.ts';
+import { HelperLauncher } from './exec-helper.ts';
 import { cgroupPids, cgroupStats } from './stats.ts';
 import { top } from './top.ts';
 
@@ -103,7 +104,7 @@ export class ConmonRuntime implements RuntimeApi {
   private readonly defaultRuntime: string;
   private readonly cgroupParent: string;
   private readonly conmon: string;
-  private readonly execHelper: string | undefined;
+  private readonly execHelper: HelperLauncher | undefined;
   private readonly listeners: ((id: string, exit: ExitInfo) => void)[] = [];
   /** Awaited after the create and before the container's process may run (the agent: its network's wiring). */
   beforeRun: ((id: string) => Promise<void>) | undefined = undefined;
@@ -127,7 +128,7 @@ export class ConmonRuntime implements RuntimeApi {
     this.defaultRuntime = opts.defaultRuntime || 'runc';
     this.cgroupParent = opts.cgroupParent.replace(/^\/+|\/+$/g, '') || 'berth';
     this.conmon = opts.conmon ?? 'conmon';
-    this.execHelper = opts.execHelper;
+    this.execHelper = opts.execHelper ? new HelperLauncher(opts.execHelper) : undefined;
   }
 
   private ensureDirs(): Promise<void> {
@@ -478,6 +479,7 @@ export class ConmonRuntime implements RuntimeApi {
     this.watcher?.stop();
     this.watcher = undefined;
     void this.jsonLogs.close();
+    this.execHelper?.close();
   }
 
   /**
@@ -661,7 +663,8 @@ export class ConmonRuntime implements RuntimeApi {
         // runc and crun run the process in the namespaces berth-exec joins; another runtime may sandbox differently.
         helper: meta.runtime === 'runc' || meta.runtime === 'crun' ? this.execHelper : undefined,
         pid,
-        cgroupProcs: async () => (await cgroupDirs(meta.cgroupsPath)).map((dir) => path.join(dir, 'cgroup.procs')),
+        // Every hierarchy's; berth-exec skips those where the container has no cgroup.
+        cgroupProcs: async () => (await cgroupMounts()).map((mount) => path.join(mount, meta.cgroupsPath, 'cgroup.procs')),
         execRoot: path.join(this.paths.runRoot, 'exec'),
         socketDir: this.paths.socketDir,
         configPath: this.paths.config(id),

@@ -6,12 +6,13 @@
 // (a user namespace, AppArmor or SELinux labels, seccomp flags or actions
 // beyond allow/errno/kill/trap/log) makes the plan undefined, and `runc exec`
 // runs the process instead.
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import type { ExecSession } from '../agent/agent-api.ts';
 import { ALL_CAPABILITIES } from './capabilities.ts';
-import { superviseExecChild } from './exec-child.ts';
+import { spawnExecChild, superviseExecChild } from './exec-child.ts';
 import type { OciProcess, OciSeccomp, OciSpec } from './oci-types.ts';
 
 /** Namespaces joined with setns(2), mount last (it moves root and cwd into the container). The pid namespace is always joined. */
@@ -112,20 +113,60 @@ export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupP
   }
 }
 
-export interface HelperExecOptions {
-  helper: string;
-  planFile: string;
-  plan: Buffer;
-  stdin: boolean;
-  detach: boolean;
-}
+/**
+ * Starts berth-exec processes. One is kept started ahead, blocked reading its
+ * plan, so that an exec does not wait for the daemon to fork and exec (~5 ms
+ * of a big process's fork); the next one starts after that exec. It has
+ * every pipe: stdin is closed at once when the exec has none. Detached execs
+ * start their own, with no output pipes.
+ */
+/** After an exec ends, when its client has read the exit code (GET /exec/ID/json follows at once). */
+const SPARE_DELAY_MS = 5;
 
-export async function helperExec(o: HelperExecOptions): Promise<ExecSession> {
-  await fs.writeFile(o.planFile, o.plan, { mode: 0o600 });
-  return superviseExecChild(o.helper, [o.planFile], {
-    stdin: o.stdin,
-    detach: o.detach,
-    errorPipe: true,
-    startError: async (text) => text.trim() || undefined,
-  });
+export class HelperLauncher {
+  private readonly helper: string;
+  private spare: ChildProcess | undefined;
+
+  constructor(helper: string) {
+    this.helper = helper;
+  }
+
+  exec(plan: Buffer, opts: { stdin: boolean; detach: boolean }): ExecSession {
+    let child = opts.detach ? undefined : this.takeSpare();
+    if (child) {
+      if (!opts.stdin) child.stdin?.end();
+    } else {
+      child = spawnExecChild(this.helper, [], { stdin: opts.stdin, detach: opts.detach, errorAndPlanPipes: true });
+    }
+    const session = superviseExecChild(child, this.helper, { plan, startError: async (text) => text.trim() || undefined });
+    // The next spare once this exec's client has had its answer: the fork
+    // blocks the daemon's loop for a few ms, which would delay exactly that.
+    if (!opts.detach) void session.exited.then(() => setTimeout(() => this.startSpare(), SPARE_DELAY_MS).unref());
+    return session;
+  }
+
+  /** Ends the spare (daemon stop). */
+  close(): void {
+    this.spare?.kill('SIGKILL');
+    this.spare = undefined;
+  }
+
+  private takeSpare(): ChildProcess | undefined {
+    const child = this.spare;
+    this.spare = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+    // Taken: it may keep the daemon's loop alive again.
+    child.ref();
+    for (const s of child.stdio) (s as Socket | null)?.ref();
+    return child;
+  }
+
+  private startSpare(): void {
+    if (this.spare) return;
+    const child = spawnExecChild(this.helper, [], { stdin: true, detach: false, errorAndPlanPipes: true });
+    child.on('error', () => undefined); // then taken as ended, or never taken
+    child.unref();
+    for (const s of child.stdio) (s as Socket | null)?.unref();
+    this.spare = child;
+  }
 }

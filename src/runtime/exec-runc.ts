@@ -5,7 +5,7 @@
 // exec-conmon.ts.)
 import { promises as fs } from 'node:fs';
 import type { ExecSession } from '../agent/agent-api.ts';
-import { superviseExecChild } from './exec-child.ts';
+import { spawnExecChild, superviseExecChild } from './exec-child.ts';
 import { runtimeMessage } from './runc.ts';
 
 export interface RuncExecOptions {
@@ -21,12 +21,10 @@ export interface RuncExecOptions {
   detach: boolean;
 }
 
-export function runcExec(o: RuncExecOptions): Promise<ExecSession> {
-  return superviseExecChild(o.runc, ['--root', o.runcRoot, '--log', o.logFile, '--log-format', 'json', 'exec', '--process', o.processFile, o.id], {
-    stdin: o.stdin,
-    detach: o.detach,
-    startError: () => startError(o.logFile),
-  });
+export function runcExec(o: RuncExecOptions): ExecSession {
+  const args = ['--root', o.runcRoot, '--log', o.logFile, '--log-format', 'json', 'exec', '--process', o.processFile, o.id];
+  const child = spawnExecChild(o.runc, args, { stdin: o.stdin, detach: o.detach });
+  return superviseExecChild(child, o.runc, { startError: () => startError(o.logFile) });
 }
 
 /** The error runc logged when it could not start the process, if it did. */

@@ -1,15 +1,15 @@
 // Starts a `docker exec` process in a running container. Without a TTY it
 // runs through berth-exec when the daemon has it and the container needs
 // nothing only runc does (exec-helper.ts), else through `runc exec`
-// (exec-runc.ts); with a TTY under conmon (exec-conmon.ts). Each session
-// gets a directory under <runRoot>/exec for its files; it goes when the
-// process ends.
+// (exec-runc.ts); with a TTY under conmon (exec-conmon.ts). A runc or conmon
+// session gets a directory under <runRoot>/exec for its files; it goes when
+// the process ends. <runRoot>/exec also holds berth-exec's seccomp cache.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ExecOptions, ExecSession } from '../agent/agent-api.ts';
 import { conmonExec } from './exec-conmon.ts';
-import { helperExec, helperPlan } from './exec-helper.ts';
+import { helperPlan, type HelperLauncher } from './exec-helper.ts';
 import { execProcess, readSpec } from './exec-spec.ts';
 import { runcExec } from './exec-runc.ts';
 
@@ -19,8 +19,8 @@ export interface ExecDeps {
   runtimePath: string;
   runcRoot: string;
   conmon: string;
-  /** berth-exec, when built. */
-  helper: string | undefined;
+  /** Starts berth-exec, when it is built. */
+  helper: HelperLauncher | undefined;
   execRoot: string;
   socketDir: string;
   configPath: string;
@@ -35,30 +35,28 @@ export async function startExec(d: ExecDeps, id: string, opts: ExecOptions): Pro
   const proc = await execProcess(spec, opts, d.availableCaps);
   await fs.mkdir(d.execRoot, { recursive: true, mode: 0o700 });
   const plan = d.helper && !opts.tty && d.pid > 0 ? helperPlan(spec, proc, d.pid, await d.cgroupProcs(), d.execRoot) : undefined;
+  // The helper takes its plan through a pipe: no session directory.
+  if (plan && d.helper) return d.helper.exec(plan, { stdin: opts.stdin, detach: opts.detach });
   const execId = randomBytes(16).toString('hex');
   const dir = path.join(d.execRoot, execId);
   await fs.mkdir(dir, { mode: 0o700 });
   const processFile = path.join(dir, 'process.json');
   let session: ExecSession;
   try {
-    if (plan && d.helper) {
-      session = await helperExec({ helper: d.helper, planFile: path.join(dir, 'plan'), plan, stdin: opts.stdin, detach: opts.detach });
-    } else {
-      await fs.writeFile(processFile, JSON.stringify(proc), { mode: 0o600 });
-      session = opts.tty
-        ? await conmonExec({
-            conmon: d.conmon,
-            runtime: d.runtimePath,
-            runtimeArgs: [`--root=${d.runcRoot}`],
-            containerId: id,
-            execId,
-            dir,
-            processFile,
-            socketDir: d.socketDir,
-            stdin: opts.stdin,
-          })
-        : await runcExec({ runc: d.runc, runcRoot: d.runcRoot, id, processFile, logFile: path.join(dir, 'runc.log'), stdin: opts.stdin, detach: opts.detach });
-    }
+    await fs.writeFile(processFile, JSON.stringify(proc), { mode: 0o600 });
+    session = opts.tty
+      ? await conmonExec({
+          conmon: d.conmon,
+          runtime: d.runtimePath,
+          runtimeArgs: [`--root=${d.runcRoot}`],
+          containerId: id,
+          execId,
+          dir,
+          processFile,
+          socketDir: d.socketDir,
+          stdin: opts.stdin,
+        })
+      : await runcExec({ runc: d.runc, runcRoot: d.runcRoot, id, processFile, logFile: path.join(dir, 'runc.log'), stdin: opts.stdin, detach: opts.detach });
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
     throw err;

@@ -3,9 +3,9 @@
 // of runc's tens: `runc exec` copies its own 10 MiB binary into a memfd and
 // starts the Go runtime twice on every call.
 //
-// Usage: berth-exec PLAN   (fd 3: where start errors are written)
+// Usage: berth-exec 3>errors 4<plan
 //
-// PLAN is written by src/runtime/exec-helper.ts: NUL-terminated tokens, each
+// The plan comes from src/runtime/exec-helper.ts: NUL-terminated tokens, each
 // directive a keyword followed by its values. The helper joins the
 // container's cgroups and namespaces (those of the container's init), forks
 // the process into its pid namespace, applies rlimits, the seccomp filter,
@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #define ERR_FD 3
+#define PLAN_FD 4
 #define MAX_LIST 4096
 
 struct rule {
@@ -143,22 +144,26 @@ static enum scmp_compare seccomp_op(const char *name) {
   return 0;
 }
 
-static void read_plan(const char *file) {
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die("berth-exec: open %s: %s", file, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > 16 << 20) die("berth-exec: bad plan %s", file);
-  buf = malloc(st.st_size);
+static void read_plan(void) {
+  size_t cap = 64 << 10, len = 0;
+  buf = malloc(cap);
   if (!buf) die("berth-exec: out of memory");
-  ssize_t got = 0;
-  while (got < st.st_size) {
-    ssize_t n = read(fd, buf + got, st.st_size - got);
-    if (n <= 0) die("berth-exec: read %s: %s", file, n < 0 ? strerror(errno) : "short read");
-    got += n;
+  for (;;) {
+    if (len == cap) {
+      if (cap >= 16 << 20) die("berth-exec: plan too large");
+      cap *= 2;
+      buf = realloc(buf, cap);
+      if (!buf) die("berth-exec: out of memory");
+    }
+    ssize_t n = read(PLAN_FD, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("berth-exec: read plan: %s", strerror(errno));
+    if (n == 0) break;
+    len += n;
   }
-  close(fd);
+  close(PLAN_FD);
   cur = buf;
-  end = buf + st.st_size;
+  end = buf + len;
 
   unsigned max_rules = 0;
   for (char *c = buf; c < end; c++) max_rules += *c == '\0';
@@ -379,11 +384,17 @@ static const char *look_path(const char *name) {
 
 static void become(int *nsfd) {
   // The container's cgroups, while the host's /sys/fs/cgroup is still in view.
+  // A hierarchy where the container has no cgroup is skipped; none at all
+  // means the container is gone.
+  unsigned joined = 0;
   for (unsigned i = 0; i < p.ncgroups; i++) {
     int fd = open(p.cgroups[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) continue;
     if (fd < 0 || write(fd, "0", 1) != 1) die("exec failed: join cgroup %s: %s", p.cgroups[i], strerror(errno));
     close(fd);
+    joined++;
   }
+  if (p.ncgroups && !joined) die("exec failed: the container has no cgroup left");
   if (p.has_oom) {
     int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, p.oom, strlen(p.oom)) < 0) die("exec failed: oom_score_adj: %s", strerror(errno));
@@ -420,12 +431,13 @@ static void forward(int sig) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) die("usage: berth-exec PLAN");
+  (void)argv;
+  if (argc != 1) die("usage: berth-exec 3>errors 4<plan");
   if (fcntl(ERR_FD, F_SETFD, FD_CLOEXEC) < 0) die("berth-exec: fd 3 must be open for errors");
   // Not dumpable: the container cannot open /proc/<pid>/exe of this binary
   // while the process is being set up in its pid namespace.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("berth-exec: prctl: %s", strerror(errno));
-  read_plan(argv[1]);
+  read_plan();
   if (p.seccomp) compile_seccomp();
 
   int nsfd[8];
