@@ -36,6 +36,7 @@ import { resolveUser } from './user.ts';
 import { openAttachStdin } from './attach-stdin.ts';
 import { writeCtl } from './exec-conmon.ts';
 import { startExec } from './exec-session.ts';
+import { readSpec } from './exec-spec.ts';
 import { HelperLauncher } from './exec-helper.ts';
 import { cgroupPids, cgroupStats } from './stats.ts';
 import { top } from './top.ts';
@@ -628,11 +629,10 @@ export class ConmonRuntime implements RuntimeApi {
 
   private async runningMeta(id: string): Promise<{ meta: BundleMeta; pid: number; paused: boolean }> {
     validId(id);
-    const meta = await this.readMeta(id);
+    const [meta, pid] = await Promise.all([this.readMeta(id), this.pidUnlessExited(id)]);
     if (!meta) throw notFound(`No such container: ${id}`);
     // Fast path (exec, resize): no exit file, a live pid and a thawed freezer
     // say "running" without spawning `runc state`.
-    const pid = await this.pidUnlessExited(id);
     if (pid > 0 && processAlive(pid) && (await isThawed(meta.cgroupsPath))) return { meta, pid, paused: false };
     const st = await this.state(id);
     if (st.status !== 'running' && st.status !== 'paused') throw conflict(`Container ${id} is not running`);
@@ -651,8 +651,10 @@ export class ConmonRuntime implements RuntimeApi {
   }
 
   async exec(id: string, opts: ExecOptions): Promise<ExecSession> {
-    const { meta, pid, paused } = await this.runningMeta(id);
+    // (The bundle's config.json is read alongside; runningMeta says why a container cannot exec.)
+    const [{ meta, pid, paused }, spec] = await Promise.all([this.runningMeta(id), readSpec(this.paths.config(id)).catch(() => undefined)]);
     if (paused) throw conflict(`Container ${id} is paused, unpause the container before exec`);
+    if (!spec) throw notFound(`No such container: ${id}`);
     const runc = this.runc(meta);
     return startExec(
       {
@@ -667,7 +669,7 @@ export class ConmonRuntime implements RuntimeApi {
         cgroupProcs: async () => (await cgroupMounts()).map((mount) => path.join(mount, meta.cgroupsPath, 'cgroup.procs')),
         execRoot: path.join(this.paths.runRoot, 'exec'),
         socketDir: this.paths.socketDir,
-        configPath: this.paths.config(id),
+        spec,
         availableCaps: boundingCapabilities(),
       },
       id,
@@ -727,8 +729,11 @@ export class ConmonRuntime implements RuntimeApi {
 
   /** The container's pid from its pid file, 0 once the exit file says it ended (no `runc state`). */
   private async pidUnlessExited(id: string): Promise<number> {
-    if (await this.readExit(id)) return 0;
-    return fs.readFile(this.paths.pidFile(id), 'utf8').then((t) => Number(t.trim()) || 0, () => 0);
+    const [exit, pid] = await Promise.all([
+      this.readExit(id),
+      fs.readFile(this.paths.pidFile(id), 'utf8').then((t) => Number(t.trim()) || 0, () => 0),
+    ]);
+    return exit ? 0 : pid;
   }
 
   async updateHosts(container: ContainerRecord): Promise<void> {

@@ -10,7 +10,8 @@ import path from 'node:path';
 import type { ExecOptions, ExecSession } from '../agent/agent-api.ts';
 import { conmonExec } from './exec-conmon.ts';
 import { helperPlan, type HelperLauncher } from './exec-helper.ts';
-import { execProcess, readSpec } from './exec-spec.ts';
+import { execProcess } from './exec-spec.ts';
+import type { OciSpec } from './oci-types.ts';
 import { runcExec } from './exec-runc.ts';
 
 export interface ExecDeps {
@@ -23,7 +24,8 @@ export interface ExecDeps {
   helper: HelperLauncher | undefined;
   execRoot: string;
   socketDir: string;
-  configPath: string;
+  /** The container's config.json. */
+  spec: OciSpec;
   availableCaps: string[] | undefined;
   /** The container's init process and the cgroup.procs files of its cgroups (for berth-exec). */
   pid: number;
@@ -31,9 +33,9 @@ export interface ExecDeps {
 }
 
 export async function startExec(d: ExecDeps, id: string, opts: ExecOptions): Promise<ExecSession> {
-  const spec = await readSpec(d.configPath);
+  const spec = d.spec;
   const proc = await execProcess(spec, opts, d.availableCaps);
-  await fs.mkdir(d.execRoot, { recursive: true, mode: 0o700 });
+  await ensureDir(d.execRoot);
   const plan = d.helper && !opts.tty && d.pid > 0 ? helperPlan(spec, proc, d.pid, await d.cgroupProcs(), d.execRoot) : undefined;
   // The helper takes its plan through a pipe: no session directory.
   if (plan && d.helper) return d.helper.exec(plan, { stdin: opts.stdin, detach: opts.detach });
@@ -64,4 +66,13 @@ export async function startExec(d: ExecDeps, id: string, opts: ExecOptions): Pro
   // The output is read to its end before the directory goes.
   void session.exited.then(() => setTimeout(() => void fs.rm(dir, { recursive: true, force: true }), 5000).unref());
   return session;
+}
+
+const made = new Set<string>();
+
+/** <runRoot>/exec, made once per daemon. */
+async function ensureDir(dir: string): Promise<void> {
+  if (made.has(dir)) return;
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  made.add(dir);
 }
