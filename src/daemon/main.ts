@@ -1,15 +1,8 @@
 // `npm start`: head and agent in one foreground process. Containers keep
 // running under their conmon when this process stops.
-import v8 from 'node:v8';
 import { readConfig } from './config.ts';
 import { startDaemon } from './daemon.ts';
 import { createLogger } from './logger.ts';
-
-// Count Buffer memory in V8's global heap limit. Without it, every ~16 MiB of
-// Buffers read from a socket or inflated start a full mark-compact of the
-// whole heap: ~40 of them per 100 MiB docker pull, a quarter of its CPU
-// (measured: 870 -> 665 ms of CPU per pull, major GCs 40 -> 10).
-v8.setFlagsFromString('--external-memory-accounted-in-global-limit');
 
 async function main(): Promise<void> {
   let config;
