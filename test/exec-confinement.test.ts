@@ -41,7 +41,7 @@ const REPORT = [
   'cat /proc/self/oom_score_adj',
   'pwd',
   'env | grep -v ^HOSTNAME= | sort',
-  'mkdir /tmp/probe-dir-$$ 2>&1; echo mkdir=$?',
+  'mkdir /tmp/probe-dir 2>&1; echo mkdir=$?',
   `/probe/probe ${PROBES.join(' ')}`,
 ].join('; ');
 
@@ -147,6 +147,21 @@ describe('docker exec through berth-exec', () => {
       for (const re of c.expect) assert.match(viaHelper, re);
     });
   }
+
+  it('enters a working directory the user could not reach, as runc does (as root first)', async () => {
+    for (const d of [helper, runc]) {
+      const name = uniqueName('exec-cwd');
+      assert.equal((await d.docker(['run', '-d', '--name', name, image, 'sleep', '300'])).code, 0);
+      try {
+        assert.equal((await d.docker(['exec', name, 'sh', '-c', 'mkdir -p /secret/inner && chmod 700 /secret && chmod 755 /secret/inner'])).code, 0);
+        const r = await d.docker(['exec', '-u', '1000', '-w', '/secret/inner', name, 'sh', '-c', 'pwd; id -u; ls /secret 2>&1 >/dev/null | grep -c "Permission denied"']);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(r.stdout, '/secret/inner\n1000\n1\n');
+      } finally {
+        await d.docker(['rm', '-f', name]);
+      }
+    }
+  });
 
   it('fails the way runc exec does: unknown command, missing directory, not executable', async () => {
     for (const d of [helper, runc]) {

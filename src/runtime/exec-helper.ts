@@ -33,6 +33,10 @@ const SECCOMP_ACTIONS = new Set(['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_K
 const SECCOMP_OPS = new Set(['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ']);
 const EPERM = 1;
 
+const PROCESS_FIELDS = new Set(['terminal', 'consoleSize', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges', 'oomScoreAdj']);
+/** Container settings that runc applied at create and that a process joining it inherits or does not need. */
+const LINUX_FIELDS = new Set(['namespaces', 'devices', 'cgroupsPath', 'resources', 'sysctl', 'maskedPaths', 'readonlyPaths', 'seccomp', 'rootfsPropagation', 'mountLabel']);
+
 class Unsupported extends Error {}
 
 /** A capability set as a decimal bit mask (bit N = capability number N). */
@@ -76,8 +80,12 @@ function seccompTokens(sc: OciSeccomp): string[] {
  * needs something only runc does.
  */
 export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupProcs: string[], bpfCacheDir?: string): Buffer | undefined {
-  const extra = proc as OciProcess & { apparmorProfile?: string; selinuxLabel?: string };
-  if (proc.terminal || extra.apparmorProfile || extra.selinuxLabel) return undefined;
+  if (proc.terminal) return undefined;
+  // Only what berth-exec applies: anything else in the process (an AppArmor
+  // profile, an SELinux label, I/O priority, scheduler...) or the container
+  // (a personality, time offsets...) is left to runc.
+  if (Object.keys(proc).some((k) => !PROCESS_FIELDS.has(k))) return undefined;
+  if (Object.keys(spec.linux).some((k) => !LINUX_FIELDS.has(k))) return undefined;
   const namespaces = new Set(spec.linux.namespaces.map((n) => n.type));
   if (namespaces.has('user')) return undefined;
   if (!proc.capabilities) return undefined;

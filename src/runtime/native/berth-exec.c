@@ -336,11 +336,20 @@ static void drop_bounding(void) {
   }
 }
 
-static void set_user_and_caps(void) {
+static void chdir_failed(void) {
+  die("exec failed: unable to start container process: chdir to cwd (\"%s\") set in config.json failed: %s", p.cwd, strerror(errno));
+}
+
+// As runc: the working directory is entered as root when it can be (a
+// directory the user cannot search still works), else again as the user.
+static void set_user_cwd_and_caps(void) {
+  int cwd_done = chdir(p.cwd) == 0;
+  if (!cwd_done && errno != EACCES && errno != EPERM) chdir_failed();
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("exec failed: keepcaps: %s", strerror(errno));
   if (setgroups(p.ngroups, p.groups) < 0) die("exec failed: setgroups: %s", strerror(errno));
   if (setresgid(p.gid, p.gid, p.gid) < 0) die("exec failed: setgid %u: %s", p.gid, strerror(errno));
   if (setresuid(p.uid, p.uid, p.uid) < 0) die("exec failed: setuid %u: %s", p.uid, strerror(errno));
+  if (!cwd_done && chdir(p.cwd) < 0) chdir_failed();
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die("exec failed: keepcaps: %s", strerror(errno));
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {
@@ -410,8 +419,7 @@ static void become(int *nsfd) {
   }
   if (p.seccomp && !p.nnp) load_seccomp(); // needs CAP_SYS_ADMIN: before the capabilities go
   drop_bounding();
-  set_user_and_caps();
-  if (chdir(p.cwd) < 0) die("exec failed: unable to start container process: chdir to cwd (\"%s\") set in config.json failed: %s", p.cwd, strerror(errno));
+  set_user_cwd_and_caps();
   if (p.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("exec failed: no_new_privs: %s", strerror(errno));
   if (p.seccomp && p.nnp) load_seccomp();
   const char *file = look_path(p.args[0]);
