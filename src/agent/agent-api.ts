@@ -359,7 +359,7 @@ export interface DnsRecord {
 export interface NetworkApi {
   /** Creates or repairs the network's bridge and firewall rules; idempotent. */
   ensureNetwork(net: NetworkSpec): Promise<void>;
-  /** Removes the rules and the DNS server at once, the bridge in the background (a network made meanwhile waits for it); idempotent. */
+  /** Removes the DNS server at once, the bridge and its rules in the background (a network made meanwhile waits for them); idempotent. */
   removeNetwork(net: NetworkSpec): Promise<void>;
   /**
    * Creates the container's network namespace with its endpoints and published

@@ -121,13 +121,13 @@ export class LocalNetwork implements NetworkApi {
   async removeNetwork(spec: NetworkSpec): Promise<void> {
     this.dns.close(spec.id);
     this.nets.delete(spec.id);
-    // The bridge goes in the background (its ports, if any, are detached
-    // with it); the rules, which name it but do not need it, at once.
-    const gone: Promise<void> = tool('ip', ['link', 'del', spec.bridge])
+    // The bridge (its ports, if any, are detached with it) and its rules go
+    // in the background, side by side; a network made meanwhile waits for
+    // both. A failed rewrite of the rules is repaired by the next one.
+    const gone: Promise<void> = Promise.all([tool('ip', ['link', 'del', spec.bridge]), this.applyFirewall()])
       .then(() => undefined, () => undefined)
       .finally(() => this.bridgeTeardowns.delete(gone));
     this.bridgeTeardowns.add(gone);
-    await this.applyFirewall();
   }
 
   private vethName(containerId: string, ifName: string): string {
