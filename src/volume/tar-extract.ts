@@ -5,11 +5,11 @@
 // to host paths), names that climb above the extraction directory are
 // refused, and the entry itself is created without following anything that
 // stands at its path (it is removed first; files open O_EXCL|O_NOFOLLOW).
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, chmodSync, rmSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, invalid } from '../core/errors.ts';
-import { execFileSync } from 'node:child_process';
 import { TarReader, type TarEntry, type TarHandler } from '../image/tar-reader.ts';
 import type { ContainerFs, HostLocation } from './container-fs.ts';
 
@@ -48,7 +48,8 @@ export async function extractInto(view: ContainerFs, source: Readable, opts: Ext
       }
     });
     let ended = false;
-    source.once('error', fail);
+    // on, not once: fail() is idempotent, and a second error without a listener would throw.
+    source.on('error', fail);
     source.once('close', () => {
       if (!ended) fail(new Error('the archive was cut short'));
     });
