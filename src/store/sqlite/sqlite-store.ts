@@ -1,12 +1,14 @@
 // SQLite implementation of the store (node:sqlite, WAL mode). Every write is
 // committed before the promise resolves, so the API can answer afterwards.
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { BerthError, conflict } from '../../core/errors.ts';
 import type { Operation, Store, StoreChange, Stored } from '../store.ts';
 
 export class SqliteStore implements Store {
   private readonly db: DatabaseSync;
   private readonly watchers = new Set<(c: StoreChange) => void>();
+  /** Compiled statements by their SQL: every API call reads the store, and compiling costs more than the lookup. */
+  private readonly statements = new Map<string, StatementSync>();
 
   constructor(file: string) {
     this.db = new DatabaseSync(file);
@@ -26,8 +28,17 @@ export class SqliteStore implements Store {
     `);
   }
 
+  private prepared(sql: string): StatementSync {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   async get<T>(kind: string, key: string): Promise<Stored<T> | undefined> {
-    const row = this.db.prepare('SELECT value, version FROM records WHERE kind = ? AND key = ?').get(kind, key) as
+    const row = this.prepared('SELECT value, version FROM records WHERE kind = ? AND key = ?').get(kind, key) as
       | { value: string; version: number }
       | undefined;
     return row ? { key, value: JSON.parse(row.value) as T, version: row.version } : undefined;
@@ -44,13 +55,13 @@ export class SqliteStore implements Store {
     const changes: StoreChange[] = [];
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      const { value: current } = this.db.prepare("SELECT value FROM meta WHERE name = 'revision'").get() as { value: number };
+      const { value: current } = this.prepared("SELECT value FROM meta WHERE name = 'revision'").get() as { value: number };
       const revision = current + 1;
-      const versionOf = this.db.prepare('SELECT version FROM records WHERE kind = ? AND key = ?');
-      const upsert = this.db.prepare(
+      const versionOf = this.prepared('SELECT version FROM records WHERE kind = ? AND key = ?');
+      const upsert = this.prepared(
         'INSERT INTO records (kind, key, value, version) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, version = excluded.version',
       );
-      const remove = this.db.prepare('DELETE FROM records WHERE kind = ? AND key = ?');
+      const remove = this.prepared('DELETE FROM records WHERE kind = ? AND key = ?');
       for (const op of ops) {
         if (op.ifVersion !== undefined) {
           const row = versionOf.get(op.kind, op.key) as { version: number } | undefined;
@@ -64,7 +75,7 @@ export class SqliteStore implements Store {
           changes.push({ revision, kind: op.kind, key: op.key, value: undefined });
         }
       }
-      this.db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
+      this.prepared("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision);
       this.db.exec('COMMIT');
       for (const c of changes) for (const w of this.watchers) w(c);
       return revision;
