@@ -209,7 +209,7 @@ export async function download(client: RegistryClient, desc: Descriptor, sink: W
         const headers: Record<string, string> = received > 0 ? { Range: `bytes=${received}-` } : {};
         const res = await client.request('GET', `/v2/${client.repo}/blobs/${desc.digest}`, { headers, redirect: true });
         if (res.statusCode !== 200 && res.statusCode !== 206) await failure(res, `blob ${desc.digest}`);
-        let skip = res.statusCode === 200 ? received : received - rangeStart(res.headers['content-range']);
+        let skip = res.statusCode === 200 ? received : received - rangeStart(res.headers['content-range'], received);
         if (skip < 0) throw invalid(`blob ${desc.digest}: the registry answered a range that starts after byte ${received}`);
         for await (const chunk of res) {
           let c = chunk as Buffer;
@@ -240,10 +240,10 @@ export async function download(client: RegistryClient, desc: Descriptor, sink: W
   if (!sink.destroyed) sink.end();
 }
 
-/** The first byte of a 206 answer ("bytes 100-199/200"); 0 when the header is missing or odd. */
-function rangeStart(header: string | undefined): number {
+/** The first byte of a 206 answer ("bytes 100-199/200"); what was asked for when the header is missing or odd. */
+function rangeStart(header: string | undefined, asked: number): number {
   const m = /^bytes (\d+)-/.exec(header ?? '');
-  return m ? Number(m[1]) : 0;
+  return m ? Number(m[1]) : asked;
 }
 
 /** Resolves when `w` wants more or is gone (a failed consumer must not stall the download). */
