@@ -80,6 +80,7 @@ function seccompTokens(sc: OciSeccomp): string[] {
  * needs something only runc does.
  */
 export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupProcs: string[], bpfCacheDir?: string): Buffer | undefined {
+  // (berth-exec checks that the pid is still in the container's cgroup)
   if (proc.terminal) return undefined;
   // Only what berth-exec applies: anything else in the process (an AppArmor
   // profile, an SELinux label, I/O priority, scheduler...) or the container
@@ -93,6 +94,7 @@ export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupP
     const t: string[] = ['pid', String(pid)];
     for (const [type, file] of NAMESPACES) if (namespaces.has(type as never)) t.push('ns', file);
     for (const file of cgroupProcs) t.push('cgroup', file);
+    t.push('init-cgroup', spec.linux.cgroupsPath);
     t.push('cwd', proc.cwd || '/', 'uid', uint(proc.user.uid, 'uid'), 'gid', uint(proc.user.gid, 'gid'));
     for (const g of proc.user.additionalGids ?? []) t.push('group', uint(g, 'gid'));
     t.push('nnp', proc.noNewPrivileges ? '1' : '0');

@@ -54,6 +54,7 @@ static struct plan {
   unsigned nns;
   const char *cgroups[32];
   unsigned ncgroups;
+  const char *init_cgroup;
   const char *cwd;
   uid_t uid;
   gid_t gid;
@@ -180,7 +181,8 @@ static void read_plan(void) {
     } else if (!strcmp(key, "cgroup")) {
       if (p.ncgroups == 32) die("berth-exec: too many cgroups");
       p.cgroups[p.ncgroups++] = token();
-    } else if (!strcmp(key, "cwd")) p.cwd = token();
+    } else if (!strcmp(key, "init-cgroup")) p.init_cgroup = token();
+    else if (!strcmp(key, "cwd")) p.cwd = token();
     else if (!strcmp(key, "uid")) p.uid = unsigned_number();
     else if (!strcmp(key, "gid")) p.gid = unsigned_number();
     else if (!strcmp(key, "group")) {
@@ -454,6 +456,18 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "/proc/%d/ns/%s", p.pid, p.ns[i]);
     nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
     if (nsfd[i] < 0) die("exec failed: container process %d is gone: %s", p.pid, strerror(errno));
+  }
+  // The pid came from a pid file: make sure it is still the container's
+  // process (in its cgroup) and not a host process that reused the number,
+  // now that its namespaces are held open.
+  if (p.init_cgroup) {
+    snprintf(path, sizeof path, "/proc/%d/cgroup", p.pid);
+    char cg[16384], needle[4200];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, cg, sizeof cg - 1);
+    if (fd >= 0) close(fd);
+    snprintf(needle, sizeof needle, ":%s\n", p.init_cgroup);
+    if (n <= 0 || (cg[n] = '\0', !strstr(cg, needle))) die("exec failed: container process %d is gone", p.pid);
   }
   snprintf(path, sizeof path, "/proc/%d/ns/pid", p.pid);
   int pidns = open(path, O_RDONLY | O_CLOEXEC);
