@@ -232,6 +232,8 @@ async function evilLayers(): Promise<[string, Buffer][]> {
   return [
     ['path traversal', await makeTar([{ name: `../../../../../../../../${absTarget.slice(1)}`, data: 'x' }])],
     ['an absolute path', await makeTar([{ name: `${outside}/abs`, data: 'x' }])],
+    // The PAX record overrides the harmless USTAR name (readers must apply it before checking).
+    ['path traversal in a PAX path record', await makeTar([{ name: 'harmless', data: 'x', pax: { path: `../../../../../../../../${absTarget.slice(1)}` } }])],
     [
       'a symlink escape',
       await makeTar([
