@@ -1,8 +1,8 @@
 // Removing a container's rootfs: the directory goes at once (renamed into
-// trash/), its files are deleted behind it, and trash a crash left behind is
-// emptied when the store opens again.
+// trash/), its mount and files right behind it, and trash a crash left
+// behind (mounted or not) is emptied when the store opens again.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
@@ -26,7 +26,7 @@ describe('rootfs removal', () => {
     await env.cleanup();
   });
 
-  it('removes the directory and mount at once, the files right after', async () => {
+  it('removes the directory at once, the mount and files right after', async () => {
     const layer = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/hostname', data: 'img\n' }]);
     await load(env, await dockerArchive([{ tags: ['one:1'], layers: [layer] }]));
     const merged = await env.images.createRootfs('c1', 'one:1');
@@ -34,13 +34,36 @@ describe('rootfs removal', () => {
     for (let i = 0; i < 50; i++) writeFileSync(path.join(merged, 'data/deep/er', `f${i}`), 'x'.repeat(1000));
     await env.images.removeRootfs('c1');
     assert.equal(existsSync(path.join(env.root, 'containers/c1')), false);
-    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(env.root));
     assert.ok(await emptied(path.join(env.root, 'trash')), 'the writable layer is deleted');
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(env.root), 'the mount is gone');
     // The same id can be used again at once.
     const again = await env.images.createRootfs('c1', 'one:1');
     assert.equal(readFileSync(path.join(again, 'etc/hostname'), 'utf8'), 'img\n');
     assert.equal(existsSync(path.join(again, 'data')), false);
     await env.images.removeRootfs('c1');
+  });
+
+  it('unmounts and empties a removed rootfs a crash left mounted in trash', async () => {
+    const layer = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/hostname', data: 'img\n' }]);
+    await load(env, await dockerArchive([{ tags: ['one:1'], layers: [layer] }]));
+    const merged = await env.images.createRootfs('c2', 'one:1');
+    writeFileSync(path.join(merged, 'etc/extra'), 'x');
+    // What a crash between the rename and the unmount leaves.
+    renameSync(path.join(env.root, 'containers/c2'), path.join(env.root, 'trash', 'c2-0badf00d'));
+    const store = new SqliteStore(path.join(env.base, 'second.db'));
+    try {
+      const images = new ImageStore({ root: env.root, store });
+      await images.list(); // opened
+      assert.ok(await emptied(path.join(env.root, 'trash')));
+      assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(env.root), 'the mount is gone');
+      // The image's layer was never touched through the mount.
+      const again = await env.images.createRootfs('c3', 'one:1');
+      assert.equal(readFileSync(path.join(again, 'etc/hostname'), 'utf8'), 'img\n');
+      assert.equal(existsSync(path.join(again, 'etc/extra')), false);
+      await env.images.removeRootfs('c3');
+    } finally {
+      await store.close();
+    }
   });
 
   it('empties trash left by a crash when the store opens', async () => {

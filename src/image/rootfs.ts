@@ -21,6 +21,8 @@ const MAX_MOUNT_OPTIONS = 4000;
 export class RootfsManager {
   private readonly root: string;
   private readonly layers: LayerStore;
+  /** Removed rootfs still being unmounted and deleted (see remove). */
+  private readonly unmounting = new Set<Promise<void>>();
 
   constructor(root: string, layers: LayerStore) {
     this.root = root;
@@ -33,7 +35,13 @@ export class RootfsManager {
     await fs.mkdir(path.join(this.root, 'empty'), { recursive: true, mode: 0o755 });
     // Writable layers a crash left half-deleted.
     await fs.mkdir(this.trash, { recursive: true, mode: 0o700 });
-    for (const name of await fs.readdir(this.trash)) void rmrf(path.join(this.trash, name)).catch(() => undefined);
+    for (const name of await fs.readdir(this.trash)) {
+      const doomed = path.join(this.trash, name);
+      // A crash can leave a removed rootfs still mounted: unmount before deleting.
+      const merged = path.join(doomed, 'merged');
+      const ready = (await isMountPoint(merged)) ? unmount(merged, name) : Promise.resolve();
+      void ready.then(() => rmrf(doomed)).catch(() => undefined);
+    }
   }
 
   /** Where removed writable layers are deleted, out of the way of `containers/`. */
@@ -98,27 +106,32 @@ export class RootfsManager {
 
   async remove(containerId: string): Promise<void> {
     const dir = this.dir(containerId);
-    const merged = path.join(dir, 'merged');
-    if (await isMountPoint(merged)) {
-      try {
-        await run('umount', [merged]);
-      } catch {
-        await run('umount', ['-l', merged]).catch((err: unknown) => {
-          throw internal(`unmounting the rootfs of ${containerId} failed`, err);
-        });
-      }
-    }
-    // The container is gone once its directory is (one rename); deleting its
-    // files can take a while and is not worth making `docker rm` wait for.
+    const mounted = await isMountPoint(path.join(dir, 'merged'));
+    // The container is gone once its directory is (one rename; the mount
+    // moves with it). Unmounting an overlay syncs its whole upper file system
+    // (hundreds of ms on a busy disk), and deleting the files takes a while:
+    // neither is worth making `docker rm` wait for. Layer GC waits for the
+    // unmounts (usedChains).
     const doomed = path.join(this.trash, `${path.basename(dir)}-${randomBytes(4).toString('hex')}`);
     try {
       await fs.rename(dir, doomed);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (mounted) await unmount(path.join(dir, 'merged'), containerId);
       await rmrf(dir);
       return;
     }
-    void rmrf(doomed).catch(() => undefined);
+    const done: Promise<void> = (mounted ? unmount(path.join(doomed, 'merged'), containerId) : Promise.resolve())
+      // Never delete through a mount that stayed: the next start's trash sweep unmounts it first.
+      .then(() => rmrf(doomed))
+      .catch(() => undefined)
+      .finally(() => this.unmounting.delete(done));
+    this.unmounting.add(done);
+  }
+
+  /** Resolves once every removed rootfs is unmounted (tests, daemon stop). */
+  async settled(): Promise<void> {
+    await Promise.all(this.unmounting);
   }
 
   /** `docker diff`: the writable layer against the layers the mount uses. */
@@ -142,6 +155,8 @@ export class RootfsManager {
 
   /** Chain ids used by any container's rootfs. */
   async usedChains(): Promise<Set<string>> {
+    // A removed rootfs may still be mounted on its layers.
+    await this.settled();
     const used = new Set<string>();
     const ids = await fs.readdir(path.join(this.root, 'containers')).catch(() => [] as string[]);
     for (const id of ids) {
@@ -165,5 +180,16 @@ export class RootfsManager {
       const ok = await fs.stat(abs).then(() => true, () => false);
       if (!ok) await fs.unlink(abs).catch(() => undefined);
     }
+  }
+}
+
+/** umount, lazily when busy. */
+async function unmount(merged: string, containerId: string): Promise<void> {
+  try {
+    await run('umount', [merged]);
+  } catch {
+    await run('umount', ['-l', merged]).catch((err: unknown) => {
+      throw internal(`unmounting the rootfs of ${containerId} failed`, err);
+    });
   }
 }
