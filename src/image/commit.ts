@@ -139,7 +139,7 @@ function* upperDirChunks(upper: string, exclude: Set<string>, opaque: Set<string
         if (st.nlink > 1) links.set(key, r);
         w.header({ ...head, name: r, type: 'file', size: st.size });
         // O_NOFOLLOW: a running container (--pause=false) could swap in a link to a host file.
-        w.fileBody(abs, st.size);
+        yield* w.fileBody(abs, st.size);
       } else if (st.isFIFO()) {
         w.header({ ...head, name: r, type: 'fifo' });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {

@@ -154,16 +154,21 @@ export class TarWriter {
   /**
    * A file's body read from disk: exactly `size` bytes whatever happens to
    * the file meanwhile (zeros if it shrank, the rest left out if it grew),
-   * opened without following a link swapped in for it.
+   * opened without following a link swapped in for it. Yields the chunks
+   * as they fill, so that a large file never sits in memory whole; the file
+   * is closed when the generator finishes or is returned early.
    */
-  fileBody(file: string, size: number): void {
+  *fileBody(file: string, size: number): Generator<Buffer[]> {
     if (size === 0) return;
     const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
       let left = size;
       let pos = 0;
       while (left > 0) {
-        if (this.off === this.buf.length) this.cut();
+        if (this.off === this.buf.length) {
+          this.cut();
+          yield this.take();
+        }
         const want = Math.min(left, this.buf.length - this.off);
         let n = 0;
         while (n < want) {

@@ -66,7 +66,7 @@ function* walkTree(view: ContainerFs, opts: PackOptions): Generator<Buffer[]> {
         links.set(key, name);
       }
       w.header({ ...base, size: st.size });
-      w.fileBody(loc.host, st.size);
+      yield* w.fileBody(loc.host, st.size);
     } else if (type === 'symlink') {
       w.header({ ...base, linkname: readlinkSync(loc.host) });
     } else if (type === 'character-device' || type === 'block-device') {
@@ -100,6 +100,14 @@ export function packTree(view: ContainerFs, opts: PackOptions): Readable {
   const gen = walkTree(view, opts);
   return new Readable({
     highWaterMark: 1 << 20,
+    // A reader gone early: the walk's open file (if any) is closed.
+    destroy(err, cb) {
+      try {
+        gen.return(undefined);
+      } finally {
+        cb(err);
+      }
+    },
     read() {
       try {
         for (;;) {
