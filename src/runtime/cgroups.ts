@@ -5,8 +5,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-/** Mount points of every cgroup (v1 and v2) hierarchy on the host. */
-export async function cgroupMounts(): Promise<string[]> {
+export interface CgroupHierarchy {
+  mount: string;
+  /** cgroup2 (the unified hierarchy), else a v1 hierarchy. */
+  v2: boolean;
+}
+
+/** Every cgroup (v1 and v2) hierarchy on the host. */
+export async function cgroupHierarchies(): Promise<CgroupHierarchy[]> {
   hierarchies ??= readCgroupMounts().catch((err: unknown) => {
     hierarchies = undefined; // try again next time
     throw err;
@@ -14,20 +20,25 @@ export async function cgroupMounts(): Promise<string[]> {
   return hierarchies;
 }
 
+/** Mount points of every cgroup (v1 and v2) hierarchy on the host. */
+export async function cgroupMounts(): Promise<string[]> {
+  return (await cgroupHierarchies()).map((h) => h.mount);
+}
+
 // The hierarchies do not change while Berth runs; mountinfo can be long on a
 // busy host (every container's overlay and netns), so it is read once.
-let hierarchies: Promise<string[]> | undefined;
+let hierarchies: Promise<CgroupHierarchy[]> | undefined;
 
-async function readCgroupMounts(): Promise<string[]> {
+async function readCgroupMounts(): Promise<CgroupHierarchy[]> {
   const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const mounts: string[] = [];
+  const mounts: CgroupHierarchy[] = [];
   for (const line of text.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
     const fstype = line.slice(sep + 3).split(' ')[0];
     if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
     const mountPoint = line.split(' ')[4].replace(/\\040/g, ' ');
-    mounts.push(mountPoint);
+    mounts.push({ mount: mountPoint, v2: fstype === 'cgroup2' });
   }
   return mounts;
 }

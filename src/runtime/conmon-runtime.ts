@@ -11,7 +11,7 @@ import type { Writable } from 'node:stream';
 import type { ContainerRecord, ImageRunConfig } from '../core/types.ts';
 import { BerthError, conflict, internal, invalid, notFound, unavailable } from '../core/errors.ts';
 import { which } from './exec.ts';
-import { cgroupMounts, removeCgroup } from './cgroups.ts';
+import { cgroupHierarchies, removeCgroup } from './cgroups.ts';
 import { runConmon } from './conmon.ts';
 import { hostnameFile, hostsFile, resolvConfFile } from './etc-files.ts';
 import { applySandbox, writeHosts } from './sandbox-files.ts';
@@ -666,7 +666,7 @@ export class ConmonRuntime implements RuntimeApi {
         helper: meta.runtime === 'runc' || meta.runtime === 'crun' ? this.execHelper : undefined,
         pid,
         // Every hierarchy's; berth-exec skips those where the container has no cgroup.
-        cgroupProcs: async () => (await cgroupMounts()).map((mount) => path.join(mount, meta.cgroupsPath, 'cgroup.procs')),
+        cgroups: async () => (await cgroupHierarchies()).map((h) => ({ dir: path.join(h.mount, meta.cgroupsPath), v2: h.v2 })),
         execRoot: path.join(this.paths.runRoot, 'exec'),
         socketDir: this.paths.socketDir,
         spec,

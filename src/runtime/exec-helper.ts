@@ -79,7 +79,13 @@ function seccompTokens(sc: OciSeccomp): string[] {
  * The plan for berth-exec, or undefined when the container or the process
  * needs something only runc does.
  */
-export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupProcs: string[], bpfCacheDir?: string): Buffer | undefined {
+/** The container's cgroup directory in one hierarchy. */
+export interface HelperCgroup {
+  dir: string;
+  v2: boolean;
+}
+
+export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroups: HelperCgroup[], bpfCacheDir?: string): Buffer | undefined {
   // (berth-exec checks that the pid is still in the container's cgroup)
   if (proc.terminal) return undefined;
   // Only what berth-exec applies: anything else in the process (an AppArmor
@@ -93,7 +99,7 @@ export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroupP
   try {
     const t: string[] = ['pid', String(pid)];
     for (const [type, file] of NAMESPACES) if (namespaces.has(type as never)) t.push('ns', file);
-    for (const file of cgroupProcs) t.push('cgroup', file);
+    for (const cg of cgroups) t.push(cg.v2 ? 'cgroup-v2' : 'cgroup-v1', cg.dir);
     t.push('init-cgroup', spec.linux.cgroupsPath);
     t.push('cwd', proc.cwd || '/', 'uid', uint(proc.user.uid, 'uid'), 'gid', uint(proc.user.gid, 'gid'));
     for (const g of proc.user.additionalGids ?? []) t.push('group', uint(g, 'gid'));

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ExecOptions, ExecSession } from '../agent/agent-api.ts';
 import { conmonExec } from './exec-conmon.ts';
-import { helperPlan, type HelperLauncher } from './exec-helper.ts';
+import { helperPlan, type HelperCgroup, type HelperLauncher } from './exec-helper.ts';
 import { execProcess } from './exec-spec.ts';
 import type { OciSpec } from './oci-types.ts';
 import { runcExec } from './exec-runc.ts';
@@ -27,16 +27,16 @@ export interface ExecDeps {
   /** The container's config.json. */
   spec: OciSpec;
   availableCaps: string[] | undefined;
-  /** The container's init process and the cgroup.procs files of its cgroups (for berth-exec). */
+  /** The container's init process and its cgroup in every hierarchy (for berth-exec). */
   pid: number;
-  cgroupProcs(): Promise<string[]>;
+  cgroups(): Promise<HelperCgroup[]>;
 }
 
 export async function startExec(d: ExecDeps, id: string, opts: ExecOptions): Promise<ExecSession> {
   const spec = d.spec;
   const proc = await execProcess(spec, opts, d.availableCaps);
   await ensureDir(d.execRoot);
-  const plan = d.helper && !opts.tty && d.pid > 0 ? helperPlan(spec, proc, d.pid, await d.cgroupProcs(), d.execRoot) : undefined;
+  const plan = d.helper && !opts.tty && d.pid > 0 ? helperPlan(spec, proc, d.pid, await d.cgroups(), d.execRoot) : undefined;
   // The helper takes its plan through a pipe: no session directory.
   if (plan && d.helper) return d.helper.exec(plan, { stdin: opts.stdin, detach: opts.detach });
   const execId = randomBytes(16).toString('hex');

@@ -20,6 +20,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -52,8 +53,9 @@ static struct plan {
   int pid;
   const char *ns[8];
   unsigned nns;
-  const char *cgroups[32];
-  unsigned ncgroups;
+  const char *cgroups_v1[32];
+  unsigned ncgroups_v1;
+  const char *cgroup_v2;
   const char *init_cgroup;
   const char *cwd;
   uid_t uid;
@@ -178,9 +180,11 @@ static void read_plan(void) {
     else if (!strcmp(key, "ns")) {
       if (p.nns == 8) die("berth-exec: too many namespaces");
       p.ns[p.nns++] = token();
-    } else if (!strcmp(key, "cgroup")) {
-      if (p.ncgroups == 32) die("berth-exec: too many cgroups");
-      p.cgroups[p.ncgroups++] = token();
+    } else if (!strcmp(key, "cgroup-v1")) {
+      if (p.ncgroups_v1 == 32) die("berth-exec: too many cgroups");
+      p.cgroups_v1[p.ncgroups_v1++] = token();
+    } else if (!strcmp(key, "cgroup-v2")) {
+      p.cgroup_v2 = token();
     } else if (!strcmp(key, "init-cgroup")) p.init_cgroup = token();
     else if (!strcmp(key, "cwd")) p.cwd = token();
     else if (!strcmp(key, "uid")) p.uid = unsigned_number();
@@ -393,19 +397,37 @@ static const char *look_path(const char *name) {
   return NULL;
 }
 
-static void become(int *nsfd) {
-  // The container's cgroups, while the host's /sys/fs/cgroup is still in view.
-  // A hierarchy where the container has no cgroup is skipped; none at all
-  // means the container is gone.
-  unsigned joined = 0;
-  for (unsigned i = 0; i < p.ncgroups; i++) {
-    int fd = open(p.cgroups[i], O_WRONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) continue;
-    if (fd < 0 || write(fd, "0", 1) != 1) die("exec failed: join cgroup %s: %s", p.cgroups[i], strerror(errno));
-    close(fd);
-    joined++;
+// Writes "0" (the writer) into a cgroup file; -1 with errno when it cannot.
+static int join(const char *dir, const char *file) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int ok = write(fd, "0", 1) == 1;
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return ok ? 0 : -1;
+}
+
+static void become(int *nsfd, int in_v2_cgroup) {
+  // The container's v1 cgroups, while the host's /sys/fs/cgroup is still in
+  // view. Through `tasks`: a single-threaded process moving itself by its
+  // thread skips the kernel's global lock that every cgroup.procs write takes
+  // (an RCU grace period, up to tens of ms on a loaded host). The v2 cgroup
+  // was entered at clone (CLONE_INTO_CGROUP) or is joined here. A hierarchy
+  // where the container has no cgroup is skipped; none at all means the
+  // container is gone.
+  unsigned joined = in_v2_cgroup;
+  for (unsigned i = 0; i < p.ncgroups_v1; i++) {
+    if (join(p.cgroups_v1[i], "tasks") == 0) joined++;
+    else if (errno != ENOENT) die("exec failed: join cgroup %s: %s", p.cgroups_v1[i], strerror(errno));
   }
-  if (p.ncgroups && !joined) die("exec failed: the container has no cgroup left");
+  if (p.cgroup_v2 && !in_v2_cgroup) {
+    if (join(p.cgroup_v2, "cgroup.procs") == 0) joined++;
+    else if (errno != ENOENT) die("exec failed: join cgroup %s: %s", p.cgroup_v2, strerror(errno));
+  }
+  if ((p.ncgroups_v1 || p.cgroup_v2) && !joined) die("exec failed: the container has no cgroup left");
   if (p.has_oom) {
     int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, p.oom, strlen(p.oom)) < 0) die("exec failed: oom_score_adj: %s", strerror(errno));
@@ -478,9 +500,24 @@ int main(int argc, char **argv) {
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &old);
-  pid_t pid = fork();
+  // Straight into the container's v2 cgroup where the kernel can (5.7+).
+  int in_v2 = 0;
+  pid_t pid = -1;
+  if (p.cgroup_v2) {
+    int cgfd = open(p.cgroup_v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgfd >= 0) {
+      struct clone_args args = {0};
+      args.flags = CLONE_INTO_CGROUP;
+      args.exit_signal = SIGCHLD;
+      args.cgroup = cgfd;
+      pid = syscall(SYS_clone3, &args, sizeof args);
+      in_v2 = pid >= 0;
+      if (pid != 0) close(cgfd);
+    }
+  }
+  if (pid < 0) pid = fork();
   if (pid < 0) die("exec failed: fork: %s", strerror(errno));
-  if (pid == 0) become(nsfd);
+  if (pid == 0) become(nsfd, in_v2);
   child = pid;
   for (unsigned i = 0; i < p.nns; i++) close(nsfd[i]);
   close(ERR_FD);
