@@ -152,6 +152,9 @@ async function stageLayerBlob(archive: Archive, src: LayerSource, diffId: string
   if (src.digest && src.digest !== f.digest) {
     throw invalid(`invalid archive: layer blob ${src.name} does not match its digest ${src.digest}`);
   }
+  // An uncompressed layer (what `docker save` writes) already is the blob,
+  // hashed as the archive was read: no second copy.
+  if (f.digest === diffId) return f.file;
   const file = path.join(ctx.staging, 'blobs', `l${n}`);
   let result: { digest: string };
   try {
