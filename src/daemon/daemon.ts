@@ -2,7 +2,7 @@
 // the Docker API server, and stops them in order.
 import { randomUUID } from 'node:crypto';
 import { chmodSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, chmod, copyFile, rename } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiServer } from '../api/http/server.ts';
@@ -68,7 +68,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     runtimes,
     defaultRuntime: 'runc',
     cgroupParent: config.cgroupParent,
-    execHelper: await execHelper(config.execHelper, log),
+    execHelper: await execHelper(config.execHelper, config.runRoot, log),
   });
   const agent = new LocalAgent({
     name: config.nodeName === 'local' ? os.hostname() : config.nodeName,
@@ -169,14 +169,24 @@ function daemonId(dataRoot: string): string {
   }
 }
 
-/** berth-exec when it is there and runs; else exec goes through `runc exec` (slower, same effect). */
-async function execHelper(file: string, log: Logger): Promise<string | undefined> {
+/**
+ * berth-exec when it is there, copied into the run root: the daemon keeps
+ * the helper it started with (the plan format is its own) even if the
+ * set-up builds a newer one while it runs. Without it, exec without a TTY
+ * goes through `runc exec` (slower, same effect).
+ */
+async function execHelper(file: string, runRoot: string, log: Logger): Promise<string | undefined> {
   if (file === 'none') return undefined;
   try {
     await access(file, constants.X_OK);
-    return file;
   } catch {
     log.warn(`${file} is missing (npm start builds it): docker exec without a TTY uses runc exec`);
     return undefined;
   }
+  const own = path.join(runRoot, 'berth-exec');
+  const tmp = `${own}.${process.pid}`;
+  await copyFile(file, tmp);
+  await chmod(tmp, 0o700);
+  await rename(tmp, own); // (a spare of the previous daemon may still run the old file)
+  return own;
 }
