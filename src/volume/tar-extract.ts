@@ -6,7 +6,7 @@
 // refused, and the entry itself is created without following anything that
 // stands at its path (it is removed first; files open O_EXCL|O_NOFOLLOW).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, invalid } from '../core/errors.ts';
@@ -190,7 +190,7 @@ class Extractor implements TarHandler {
       case 'directory':
         this.create(e, ctarget, cpath, abs, () => mkdirSync(abs, { mode: 0o700 }));
         lchownSync(abs, uid, gid);
-        chmodSync(abs, mode);
+        chmodNoFollow(abs, mode);
         this.dirTimes.set(abs, mtime);
         break;
       case 'file': {
@@ -234,7 +234,7 @@ class Extractor implements TarHandler {
           }
         });
         lchownSync(abs, uid, gid);
-        chmodSync(abs, mode);
+        chmodNoFollow(abs, mode);
         break;
       }
     }
@@ -292,6 +292,25 @@ class Extractor implements TarHandler {
         // gone or replaced meanwhile: its time does not matter
       }
     }
+  }
+}
+
+/** Linux's O_PATH (Node does not export it): a handle on the inode itself, opening no device or fifo. */
+const O_PATH = 0o10000000;
+
+/**
+ * chmod of what stands at `abs` now, never of a symlink's target: a running
+ * container can swap what extraction just made for a symlink, whose target
+ * the host would resolve among its own files (lchown and lutimes cannot
+ * follow; chmod would).
+ */
+function chmodNoFollow(abs: string, mode: number): void {
+  const fd = openSync(abs, O_PATH | constants.O_NOFOLLOW);
+  try {
+    if (fstatSync(fd).isSymbolicLink()) throw invalid(`${path.basename(abs)} was replaced by a symbolic link during the copy`);
+    chmodSync(`/proc/self/fd/${fd}`, mode);
+  } finally {
+    closeSync(fd);
   }
 }
 
