@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TarReader, type TarEntry } from './tar-reader.ts';
 import { TarWriter } from './tar-writer.ts';
+import { makeTar } from './test-support.ts';
 
 function read(tar: Buffer, piece: number): { entries: TarEntry[]; bodies: Map<string, Buffer> } {
   const entries: TarEntry[] = [];
@@ -66,6 +67,17 @@ describe('TarReader', () => {
     const { entries, bodies } = read(Buffer.concat(w.take(true)), 100);
     assert.deepEqual([entries[0].name, entries[0].mode, entries[0].mtime], ['n'.repeat(300), 0o640, 1000]);
     assert.equal(bodies.get('n'.repeat(300))?.toString(), 'hi');
+  });
+
+  it('takes PAX numbers in decimal only (a fractional size would misalign every later header)', async () => {
+    for (const size of ['1.5', '0x10', '1e3', ' 5']) {
+      const tar = await makeTar([{ name: 'a', data: 'hello', pax: { size } }, { name: 'b', data: 'x' }]);
+      assert.throws(() => read(tar, 512), /invalid PAX size/, size);
+    }
+    const ok = await makeTar([{ name: 'a', data: 'hello', pax: { size: '5', mtime: '1700000000.25', uid: '70000000' } }]);
+    const { entries, bodies } = read(ok, 512);
+    assert.deepEqual([entries[0].size, entries[0].mtime, entries[0].uid], [5, 1700000000.25, 70000000]);
+    assert.equal(bodies.get('a')?.toString(), 'hello');
   });
 
   it('refuses a corrupt header and an archive cut short', () => {

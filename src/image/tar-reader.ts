@@ -206,11 +206,13 @@ export class TarReader {
     this.longLink = undefined;
     if (pax.has('path')) name = pax.get('path')!;
     if (pax.has('linkpath')) linkname = pax.get('linkpath')!;
-    const paxNumber = (key: string, fallback: number) => {
+    // Decimal only, as Go's reader takes them: Number() would also take "0x10" or "1.5",
+    // and a fractional size throws the reading of every later header off the 512-byte grid.
+    const paxNumber = (key: string, fallback: number, fraction = false) => {
       const v = pax.get(key);
       if (v === undefined) return fallback;
       const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw new TarFormatError(`invalid PAX ${key}`);
+      if (!(fraction ? /^\d+(\.\d+)?$/ : /^\d+$/).test(v) || !Number.isSafeInteger(Math.trunc(n))) throw new TarFormatError(`invalid PAX ${key}`);
       return n;
     };
     size = paxNumber('size', size);
@@ -223,7 +225,7 @@ export class TarReader {
       mode: numeric(b, 100, 8),
       uid: paxNumber('uid', numeric(b, 108, 8)),
       gid: paxNumber('gid', numeric(b, 116, 8)),
-      mtime: paxNumber('mtime', numeric(b, 136, 12)),
+      mtime: paxNumber('mtime', numeric(b, 136, 12), true),
       size,
       linkname,
       devmajor: numeric(b, 329, 8),
