@@ -1,4 +1,4 @@
-// docker cp in against a container that races it: a directory or special
+// docker cp in against a container that races it (and a client that left): a directory or special
 // file the extraction just made is swapped for a symlink to a host file
 // before its mode is set. The mode must land on what was made (or the entry
 // fail), never on the symlink's target on the host.
@@ -54,6 +54,15 @@ describe('tar extraction against a racing container', () => {
       assert.equal(statSync(secret).mode & 0o7777, 0o600, 'the host file keeps its mode');
     });
   }
+
+  // The timeout only turns a regression (a hang) into a failure.
+  it('fails, not hangs, on a body the client closed before the extraction began', { timeout: 60_000 }, async () => {
+    const body = new Readable({ read() {} });
+    body.push(await makeTar([{ name: 'f', data: 'x' }]));
+    body.destroy();
+    await new Promise((resolve) => body.once('close', resolve));
+    await assert.rejects(extractInto(new ContainerFs(rootfs, []), body, { dest: '/', noOverwriteDirNonDir: false, copyUIDGID: false }), /cut short/);
+  });
 
   it('still sets the modes of directories and fifos', async () => {
     const tar = await makeTar([

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { BerthError, invalid } from '../core/errors.ts';
 import { TarReader, type TarEntry, type TarHandler } from '../image/tar-reader.ts';
 import type { ContainerFs, HostLocation } from './container-fs.ts';
@@ -47,14 +47,13 @@ export async function extractInto(view: ContainerFs, source: Readable, opts: Ext
         fail(err);
       }
     });
-    let ended = false;
-    // on, not once: fail() is idempotent, and a second error without a listener would throw.
-    source.on('error', fail);
-    source.once('close', () => {
-      if (!ended) fail(new Error('the archive was cut short'));
+    // finished() also reports a body closed before this call (a client that
+    // left while the container was looked up), which no event would; its
+    // error listener stays, and fail() is idempotent.
+    finished(source, { writable: false }, (err) => {
+      if (err) fail(err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? new Error('the archive was cut short') : err);
     });
     source.once('end', () => {
-      ended = true;
       if (failed) return;
       try {
         reader.end();
