@@ -397,46 +397,43 @@ static const char *look_path(const char *name) {
   return NULL;
 }
 
-// Writes "0" (the writer) into a cgroup file; -1 with errno when it cannot.
-static int join(const char *dir, const char *file) {
+// The container's cgroup files, opened on the host before the helper enters
+// the container's mount namespace: -1 where the container has none.
+static int cgroup_fd[33];
+
+static int open_cgroup_file(const char *dir, const char *file) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, file);
   int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int ok = write(fd, "0", 1) == 1;
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  return ok ? 0 : -1;
+  if (fd < 0 && errno != ENOENT) die("exec failed: join cgroup %s: %s", dir, strerror(errno));
+  return fd;
 }
 
-static void become(int *nsfd, int in_v2_cgroup) {
-  // The container's v1 cgroups, while the host's /sys/fs/cgroup is still in
-  // view. Through `tasks`: a single-threaded process moving itself by its
-  // thread skips the kernel's global lock that every cgroup.procs write takes
-  // (an RCU grace period, up to tens of ms on a loaded host). The v2 cgroup
-  // was entered at clone (CLONE_INTO_CGROUP) or is joined here. A hierarchy
-  // where the container has no cgroup is skipped; none at all means the
-  // container is gone.
+// Writes "0" (the writer) into an opened cgroup file: 1 when joined, 0 when
+// the cgroup went away meanwhile.
+static int join(int fd, const char *dir) {
+  if (fd < 0) return 0;
+  if (write(fd, "0", 1) == 1) return close(fd), 1;
+  if (errno != ENOENT && errno != ENODEV) die("exec failed: join cgroup %s: %s", dir, strerror(errno));
+  return close(fd), 0;
+}
+
+static void become(int cgroupns, int in_v2_cgroup) {
+  // The container's v1 cgroups, through `tasks`: a single-threaded process
+  // moving itself by its thread skips the kernel's global lock that every
+  // cgroup.procs write takes (an RCU grace period, up to tens of ms on a
+  // loaded host). The v2 cgroup was entered at clone (CLONE_INTO_CGROUP) or
+  // is joined here. The files were opened on the host (this process is
+  // already in the container's mount namespace); a hierarchy where the
+  // container has no cgroup is skipped; none at all means it is gone.
   unsigned joined = in_v2_cgroup;
-  for (unsigned i = 0; i < p.ncgroups_v1; i++) {
-    if (join(p.cgroups_v1[i], "tasks") == 0) joined++;
-    else if (errno != ENOENT) die("exec failed: join cgroup %s: %s", p.cgroups_v1[i], strerror(errno));
-  }
-  if (p.cgroup_v2 && !in_v2_cgroup) {
-    if (join(p.cgroup_v2, "cgroup.procs") == 0) joined++;
-    else if (errno != ENOENT) die("exec failed: join cgroup %s: %s", p.cgroup_v2, strerror(errno));
-  }
+  for (unsigned i = 0; i < p.ncgroups_v1; i++) joined += join(cgroup_fd[i], p.cgroups_v1[i]);
+  if (p.cgroup_v2 && !in_v2_cgroup) joined += join(cgroup_fd[32], p.cgroup_v2);
+  else if (cgroup_fd[32] >= 0) close(cgroup_fd[32]);
   if ((p.ncgroups_v1 || p.cgroup_v2) && !joined) die("exec failed: the container has no cgroup left");
-  if (p.has_oom) {
-    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, p.oom, strlen(p.oom)) < 0) die("exec failed: oom_score_adj: %s", strerror(errno));
-    close(fd);
-  }
-  // The mount namespace last: it also moves root and cwd into the container.
-  for (unsigned i = 0; i < p.nns; i++)
-    if (setns(nsfd[i], 0) < 0) die("exec failed: join %s namespace: %s", p.ns[i], strerror(errno));
-  for (unsigned i = 0; i < p.nns; i++) close(nsfd[i]);
+  // The cgroup namespace after the cgroups: its root must not hide them.
+  if (cgroupns >= 0 && setns(cgroupns, CLONE_NEWCGROUP) < 0) die("exec failed: join cgroup namespace: %s", strerror(errno));
+  if (cgroupns >= 0) close(cgroupns);
   for (unsigned i = 0; i < p.nrlimits; i++) {
     struct rlimit rl = {p.rlimits[i].soft, p.rlimits[i].hard};
     if (setrlimit(p.rlimits[i].resource, &rl) < 0) die("exec failed: error setting rlimit %d: %s", p.rlimits[i].resource, strerror(errno));
@@ -472,13 +469,17 @@ int main(int argc, char **argv) {
   read_plan();
   if (p.seccomp) compile_seccomp();
 
-  int nsfd[8];
+  // Every namespace is held open before the pid is checked.
+  int nsfd[8], cgroupns = -1;
   char path[64];
   for (unsigned i = 0; i < p.nns; i++) {
     snprintf(path, sizeof path, "/proc/%d/ns/%s", p.pid, p.ns[i]);
     nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
     if (nsfd[i] < 0) die("exec failed: container process %d is gone: %s", p.pid, strerror(errno));
   }
+  snprintf(path, sizeof path, "/proc/%d/ns/pid", p.pid);
+  int pidns = open(path, O_RDONLY | O_CLOEXEC);
+  if (pidns < 0) die("exec failed: container process %d is gone: %s", p.pid, strerror(errno));
   // The pid came from a pid file: make sure it is still the container's
   // process (in its cgroup) and not a host process that reused the number,
   // now that its namespaces are held open.
@@ -491,10 +492,34 @@ int main(int argc, char **argv) {
     snprintf(needle, sizeof needle, ":%s\n", p.init_cgroup);
     if (n <= 0 || (cg[n] = '\0', !strstr(cg, needle))) die("exec failed: container process %d is gone", p.pid);
   }
-  snprintf(path, sizeof path, "/proc/%d/ns/pid", p.pid);
-  int pidns = open(path, O_RDONLY | O_CLOEXEC);
-  if (pidns < 0 || setns(pidns, CLONE_NEWPID) < 0) die("exec failed: join pid namespace of %d: %s", p.pid, strerror(errno));
+
+  // What needs the host's file system, while it is in view: the cgroup
+  // files and the oom score (inherited by the process).
+  for (unsigned i = 0; i < p.ncgroups_v1; i++) cgroup_fd[i] = open_cgroup_file(p.cgroups_v1[i], "tasks");
+  cgroup_fd[32] = p.cgroup_v2 ? open_cgroup_file(p.cgroup_v2, "cgroup.procs") : -1;
+  int cgfd = p.cgroup_v2 ? open(p.cgroup_v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (p.has_oom) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, p.oom, strlen(p.oom)) < 0) die("exec failed: oom_score_adj: %s", strerror(errno));
+    close(fd);
+  }
+  // The namespaces are joined here, before the fork, not by the process:
+  // it shows in the container's pid namespace from its first instant, and
+  // a container process allowed to ptrace could then open its
+  // /proc/PID/root (the host's root until a setns of the mount namespace)
+  // or read its /proc/PID/net and mountinfo. The mount namespace comes last
+  // (it moves root and cwd into the container); the cgroup namespace is
+  // left to the process (CLONE_INTO_CGROUP checks against the caller's).
+  if (setns(pidns, CLONE_NEWPID) < 0) die("exec failed: join pid namespace of %d: %s", p.pid, strerror(errno));
   close(pidns);
+  for (unsigned i = 0; i < p.nns; i++) {
+    if (!strcmp(p.ns[i], "cgroup")) {
+      cgroupns = nsfd[i];
+      continue;
+    }
+    if (setns(nsfd[i], 0) < 0) die("exec failed: join %s namespace: %s", p.ns[i], strerror(errno));
+    close(nsfd[i]);
+  }
 
   static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
   sigset_t all, old;
@@ -503,23 +528,26 @@ int main(int argc, char **argv) {
   // Straight into the container's v2 cgroup where the kernel can (5.7+).
   int in_v2 = 0;
   pid_t pid = -1;
-  if (p.cgroup_v2) {
-    int cgfd = open(p.cgroup_v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cgfd >= 0) {
-      struct clone_args args = {0};
-      args.flags = CLONE_INTO_CGROUP;
-      args.exit_signal = SIGCHLD;
-      args.cgroup = cgfd;
-      pid = syscall(SYS_clone3, &args, sizeof args);
-      in_v2 = pid >= 0;
-      if (pid != 0) close(cgfd);
-    }
+  if (cgfd >= 0) {
+    struct clone_args args = {0};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = cgfd;
+    pid = syscall(SYS_clone3, &args, sizeof args);
+    in_v2 = pid >= 0;
   }
   if (pid < 0) pid = fork();
   if (pid < 0) die("exec failed: fork: %s", strerror(errno));
-  if (pid == 0) become(nsfd, in_v2);
+  if (pid == 0) {
+    if (cgfd >= 0) close(cgfd);
+    become(cgroupns, in_v2);
+  }
   child = pid;
-  for (unsigned i = 0; i < p.nns; i++) close(nsfd[i]);
+  if (cgfd >= 0) close(cgfd);
+  if (cgroupns >= 0) close(cgroupns);
+  for (unsigned i = 0; i < p.ncgroups_v1; i++)
+    if (cgroup_fd[i] >= 0) close(cgroup_fd[i]);
+  if (cgroup_fd[32] >= 0) close(cgroup_fd[32]);
   close(ERR_FD);
   struct sigaction sa = {0};
   sa.sa_handler = forward;
