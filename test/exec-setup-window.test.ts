@@ -22,7 +22,7 @@ let dir: string;
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'berth-exec-window-'));
   await chmod(dir, 0o755);
-  await run('gcc', ['-static', '-O2', '-o', path.join(dir, 'peek'), path.join(import.meta.dirname, 'fixtures', 'proc-root-peek.c')]);
+  for (const name of ['proc-root-peek', 'proc-exe-peek']) await run('gcc', ['-static', '-O2', '-o', path.join(dir, name), path.join(import.meta.dirname, 'fixtures', `${name}.c`)]);
   await writeFile(path.join(dir, 'host-only'), 'host secret\n');
   d = await startDaemon();
   image = await loadTestImage(d, 'busybox');
@@ -32,26 +32,40 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-it('never shows the host root through /proc/PID/root of a process being exec-ed', async () => {
+/** Runs `peek` in a container that may ptrace while execs run there, and returns its output. */
+async function peekDuringExecs(peek: string[]): Promise<string> {
   const name = uniqueName('exec-window');
-  // The host directory is mounted elsewhere: only the host's root has it at `dir`.
   const r = await d.docker(['run', '-d', '--name', name, '--cap-add', 'SYS_PTRACE', '-v', `${dir}:/probe:ro`, image, 'sleep', '300']);
   assert.equal(r.code, 0, r.stderr);
   try {
     // The reader gives up after 20 s (it must not outlive the execs below).
-    const peek = d.docker(['exec', name, '/probe/peek', path.join(dir, 'host-only'), '20']);
+    const running = d.docker(['exec', name, ...peek, '20']);
     // (the reader's own exec takes one pid: let it start spinning)
     await new Promise((res) => setTimeout(res, 300));
     let peekDone = false;
     const execs = (async () => {
       for (let i = 0; i < 150 && !peekDone; i++) assert.equal((await d.docker(['exec', name, 'true'])).code, 0);
     })();
-    const out = await peek;
+    const out = await running;
     peekDone = true;
     await execs;
     assert.equal(out.code, 0, out.stderr);
-    assert.doesNotMatch(out.stdout, /ESCAPED/);
+    return out.stdout;
   } finally {
     await d.docker(['rm', '-f', name]);
   }
+}
+
+it('never shows the host root through /proc/PID/root of a process being exec-ed', async () => {
+  // The host directory is mounted elsewhere: only the host's root has it at `dir`.
+  assert.doesNotMatch(await peekDuringExecs(['/probe/proc-root-peek', path.join(dir, 'host-only')]), /ESCAPED/);
+});
+
+it('never lets the container write the helper binary through /proc/PID/exe (CVE-2019-5736)', async () => {
+  // It catches the process before it executes the command: that must be a
+  // sealed copy in memory, not a file of the host's (which only ETXTBSY
+  // guards while some helper runs it).
+  const out = await peekDuringExecs(['/probe/proc-exe-peek']);
+  assert.doesNotMatch(out, /WRITABLE/);
+  assert.match(out, /^held [1-9]\d* \(\/memfd:berth-exec/m);
 });

@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -459,9 +460,37 @@ static void forward(int sig) {
   if (child > 0) kill(child, sig);
 }
 
+// The process shows in the container's pid namespace before it executes the
+// command: a container process allowed to ptrace could open its
+// /proc/PID/exe and, once no helper runs the file, write the host's binary
+// (CVE-2019-5736). As runc does, the helper runs from a sealed copy in
+// memory instead (a spare is started ahead, so this costs an exec nothing).
+static void run_from_sealed_copy(char **argv) {
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) die("berth-exec: open /proc/self/exe: %s", strerror(errno));
+  int seals = fcntl(self, F_GET_SEALS);
+  if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+    close(self);
+    return; // the copy
+  }
+  struct stat st;
+  int mem = memfd_create("berth-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mem < 0 || fstat(self, &st) < 0) die("berth-exec: memfd_create: %s", strerror(errno));
+  for (off_t off = 0; off < st.st_size;) {
+    ssize_t n = sendfile(mem, self, &off, st.st_size - off);
+    if (n <= 0) die("berth-exec: copy itself: %s", n < 0 ? strerror(errno) : "short file");
+  }
+  if (fcntl(mem, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) die("berth-exec: seal: %s", strerror(errno));
+  extern char **environ;
+  fexecve(mem, argv, environ);
+  die("berth-exec: run the sealed copy: %s", strerror(errno));
+}
+
 int main(int argc, char **argv) {
-  (void)argv;
   if (argc != 1) die("usage: berth-exec 3>errors 4<plan");
+  // Before anything else: fds 3 and 4 pass to the copy.
+  run_from_sealed_copy(argv);
+  prctl(PR_SET_NAME, "berth-exec", 0, 0, 0); // (not "memfd:berth-exe" in ps)
   if (fcntl(ERR_FD, F_SETFD, FD_CLOEXEC) < 0) die("berth-exec: fd 3 must be open for errors");
   // Not dumpable: the container cannot open /proc/<pid>/exe of this binary
   // while the process is being set up in its pid namespace.
