@@ -442,6 +442,11 @@ static void become(int cgroupns, int in_v2_cgroup) {
   if (p.seccomp && !p.nnp) load_seccomp(); // needs CAP_SYS_ADMIN: before the capabilities go
   drop_bounding();
   set_user_cwd_and_caps();
+  // Dies with the helper: a health check past its timeout ends the helper
+  // with SIGKILL when SIGTERM was not enough, and Docker kills the process
+  // itself then. Set after the user change, which clears it; best effort (a
+  // seccomp profile may refuse prctl).
+  (void)!prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (p.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("exec failed: no_new_privs: %s", strerror(errno));
   if (p.seccomp && p.nnp) load_seccomp();
   const char *file = look_path(p.args[0]);
