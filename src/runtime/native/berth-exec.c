@@ -41,7 +41,6 @@
 
 #define ERR_FD 3
 #define PLAN_FD 4
-#define MAX_LIST 4096
 
 struct rule {
   uint32_t action;
@@ -76,9 +75,9 @@ static struct plan {
   unsigned narches;
   struct rule *rules;
   unsigned nrules;
-  char *env[MAX_LIST + 1];
+  char **env;
   unsigned nenv;
-  char *args[MAX_LIST + 1];
+  char **args;
   unsigned nargs;
 } p;
 
@@ -169,10 +168,13 @@ static void read_plan(void) {
   cur = buf;
   end = buf + len;
 
-  unsigned max_rules = 0;
-  for (char *c = buf; c < end; c++) max_rules += *c == '\0';
-  p.rules = calloc(max_rules + 1, sizeof *p.rules);
-  if (!p.rules) die("berth-exec: out of memory");
+  // Rules, variables and arguments: at most one per token.
+  unsigned tokens = 0;
+  for (char *c = buf; c < end; c++) tokens += *c == '\0';
+  p.rules = calloc(tokens + 1, sizeof *p.rules);
+  p.env = calloc(tokens + 1, sizeof *p.env);
+  p.args = calloc(tokens + 1, sizeof *p.args);
+  if (!p.rules || !p.env || !p.args) die("berth-exec: out of memory");
 
   for (;;) {
     char *key = token();
@@ -230,10 +232,8 @@ static void read_plan(void) {
         r->args[i].datum_b = unsigned_number();
       }
     } else if (!strcmp(key, "env")) {
-      if (p.nenv == MAX_LIST) die("berth-exec: too many environment variables");
       p.env[p.nenv++] = token();
     } else if (!strcmp(key, "arg")) {
-      if (p.nargs == MAX_LIST) die("berth-exec: too many arguments");
       p.args[p.nargs++] = token();
     } else die("berth-exec: unknown plan directive %s", key);
   }
