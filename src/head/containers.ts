@@ -586,7 +586,33 @@ export class ContainerService {
     if (c.HostConfig.LogConfig?.Type === 'none') {
       throw invalid('configured logging driver does not support reading');
     }
-    return this.agent.runtime.logs(c, opts);
+    const entries = this.agent.runtime.logs(c, opts);
+    return opts.follow && c.State.Running && !opts.followUntil ? this.untilExitRecorded(c.Id, entries, opts.signal) : entries;
+  }
+
+  /**
+   * A followed log ends when the runtime sees the process gone; as with
+   * Docker, the client's next request (`docker rm` after `logs -f`) must
+   * then find the exit recorded too. Bounded, in case the log ended for
+   * another reason.
+   */
+  private async *untilExitRecorded(id: string, entries: AsyncIterable<LogEntry>, signal?: AbortSignal): AsyncIterable<LogEntry> {
+    yield* entries;
+    if (signal?.aborted) return;
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), 5000);
+    const abort = () => stop.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await Promise.race([this.wait(id, 'not-running', stop.signal), stopped]);
+    } catch {
+      // removed meanwhile: nothing to wait for
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+      stop.abort(); // drops the waiter
+    }
   }
 
   async prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
