@@ -68,7 +68,7 @@ export function superviseExecChild(child: ChildProcess, file: string, o: Supervi
     };
     child.on('error', (err) => resolve({ exitCode: 126, error: `cannot run ${file}: ${err.message}` }));
     // (A child taken ready-made may have ended already.)
-    if (child.exitCode !== null || child.signalCode !== null) finish(child.exitCode, child.signalCode);
+    if (hasExited(child)) finish(child.exitCode, child.signalCode);
     else child.on('exit', finish);
   });
   return {
@@ -81,11 +81,16 @@ export function superviseExecChild(child: ChildProcess, file: string, o: Supervi
     },
     // Both children forward SIGTERM to the command; SIGKILL if it lingers.
     kill: () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (hasExited(child)) return;
       child.kill('SIGTERM');
-      setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 2000).unref();
+      setTimeout(() => !hasExited(child) && child.kill('SIGKILL'), 2000).unref();
     },
   };
+}
+
+/** Whether Node has seen the child end (by a code or a signal). */
+export function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
 }
 
 function readAll(stream: Readable | null): Promise<string> {

@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import type { ExecSession } from '../agent/agent-api.ts';
 import { ALL_CAPABILITIES } from './capabilities.ts';
-import { spawnExecChild, superviseExecChild } from './exec-child.ts';
+import { hasExited, spawnExecChild, superviseExecChild } from './exec-child.ts';
 import type { OciProcess, OciSeccomp, OciSpec } from './oci-types.ts';
 
 /** Namespaces joined with setns(2), mount last (it moves root and cwd into the container). The pid namespace is always joined. */
@@ -170,7 +170,7 @@ export class HelperLauncher {
   private takeSpare(): ChildProcess | undefined {
     const child = this.spare;
     this.spare = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+    if (!child || hasExited(child)) return undefined;
     // Taken: it may keep the daemon's loop alive again.
     child.ref();
     for (const s of child.stdio) (s as Socket | null)?.ref();
