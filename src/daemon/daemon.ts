@@ -2,7 +2,7 @@
 // the Docker API server, and stops them in order.
 import { randomUUID } from 'node:crypto';
 import { chmodSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { access, chmod, copyFile, readdir, rename, rm } from 'node:fs/promises';
+import { access, chmod, copyFile, rename } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiServer } from '../api/http/server.ts';
@@ -35,6 +35,7 @@ import { LocalNetwork } from '../network/local-network.ts';
 import { VolumeService } from '../head/volumes.ts';
 import { ImageStore } from '../image/image-store.ts';
 import { ConmonRuntime } from '../runtime/conmon-runtime.ts';
+import { dropSeccompCache } from '../runtime/exec-helper.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import { ContainerFiles } from '../volume/container-files.ts';
 import { VolumeStore } from '../volume/volume-store.ts';
@@ -188,10 +189,7 @@ async function execHelper(file: string, runRoot: string, log: Logger): Promise<s
   await copyFile(file, tmp);
   await chmod(tmp, 0o700);
   await rename(tmp, own); // (a spare of the previous daemon may still run the old file)
-  // Seccomp programs the previous helper compiled (<runRoot>/exec/seccomp-*.bpf,
-  // named by profile only) go with it: this one compiles its own.
-  const execDir = path.join(runRoot, 'exec');
-  const cached = await readdir(execDir).catch(() => [] as string[]);
-  await Promise.all(cached.filter((f) => /^seccomp-.*\.bpf/.test(f)).map((f) => rm(path.join(execDir, f), { force: true })));
+  // (<runRoot>/exec is the runtime's exec root.)
+  await dropSeccompCache(path.join(runRoot, 'exec'));
   return own;
 }

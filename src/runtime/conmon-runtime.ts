@@ -27,7 +27,6 @@ import type { ConverterTarget } from './json-log/container-converter.ts';
 import { readK8sLog } from './k8s-log.ts';
 import { conmonLogSizeMax, logSettings, type LogSettings } from './log-config.ts';
 import { buildOciSpec, containerHostname, resources } from './oci-spec.ts';
-import type { OciDeviceRule } from './oci-types.ts';
 import { RuntimePaths } from './paths.ts';
 import { Runc } from './runc.ts';
 import { parseSignal } from './signals.ts';
@@ -682,7 +681,7 @@ export class ConmonRuntime implements RuntimeApi {
     validId(id);
     const meta = await this.readMeta(id);
     if (!meta) throw notFound(`No such container: ${id}`);
-    const spec = JSON.parse(await fs.readFile(this.paths.config(id), 'utf8')) as { linux: { resources?: { devices?: OciDeviceRule[] } } };
+    const spec = await readSpec(this.paths.config(id));
     // Device rules (defaults plus --device) do not change on update: keep the bundle's.
     const res = { ...resources(container, !!container.HostConfig.Privileged), ...(spec.linux.resources?.devices ? { devices: spec.linux.resources.devices } : {}) };
     // The next start uses the bundle's limits; a running container gets them now.

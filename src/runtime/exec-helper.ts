@@ -8,6 +8,7 @@
 // runs the process instead.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import type { ExecSession } from '../agent/agent-api.ts';
@@ -80,6 +81,20 @@ function seccompTokens(sc: OciSeccomp): string[] {
  * needs something only runc does.
  */
 /** The container's cgroup directory in one hierarchy. */
+const SECCOMP_CACHE_PREFIX = 'seccomp-';
+
+/**
+ * Drops the seccomp programs berth-exec cached in `dir` (named by profile
+ * only): a daemon starting with a rebuilt helper must not load an older
+ * build's program.
+ */
+export async function dropSeccompCache(dir: string): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const cached = names.filter((n) => n.startsWith(SECCOMP_CACHE_PREFIX) && n.endsWith('.bpf'));
+  await Promise.all(cached.map((n) => fs.rm(path.join(dir, n), { force: true })));
+}
+
+/** The container's cgroup directory in one hierarchy. */
 export interface HelperCgroup {
   dir: string;
   v2: boolean;
@@ -115,7 +130,7 @@ export function helperPlan(spec: OciSpec, proc: OciProcess, pid: number, cgroups
     if (spec.linux.seccomp) {
       const seccomp = seccompTokens(spec.linux.seccomp);
       // The compiled filter is cached under the hash of what it was compiled from.
-      if (bpfCacheDir) t.push('bpf-cache', path.join(bpfCacheDir, `seccomp-${createHash('sha256').update(seccomp.join('\0')).digest('hex')}.bpf`));
+      if (bpfCacheDir) t.push('bpf-cache', path.join(bpfCacheDir, `${SECCOMP_CACHE_PREFIX}${createHash('sha256').update(seccomp.join('\0')).digest('hex')}.bpf`));
       t.push(...seccomp);
     }
     for (const e of proc.env) t.push('env', e);
