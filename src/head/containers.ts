@@ -599,19 +599,13 @@ export class ContainerService {
   private async *untilExitRecorded(id: string, entries: AsyncIterable<LogEntry>, signal?: AbortSignal): AsyncIterable<LogEntry> {
     yield* entries;
     if (signal?.aborted) return;
-    const stop = new AbortController();
-    const timer = setTimeout(() => stop.abort(), 5000);
-    const abort = () => stop.abort();
-    signal?.addEventListener('abort', abort, { once: true });
+    // (wait() drops its waiter when `stop` fires)
+    const stop = AbortSignal.any([AbortSignal.timeout(5000), ...(signal ? [signal] : [])]);
+    const stopped = new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve(), { once: true }));
     try {
-      const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
-      await Promise.race([this.wait(id, 'not-running', stop.signal), stopped]);
+      await Promise.race([this.wait(id, 'not-running', stop), stopped]);
     } catch {
       // removed meanwhile: nothing to wait for
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', abort);
-      stop.abort(); // drops the waiter
     }
   }
 
