@@ -1,8 +1,9 @@
 // End to end: docker cp, export and commit, including hostile paths, links and tars.
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import tar from 'tar-stream';
 import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
@@ -222,6 +223,52 @@ describe('docker cp', () => {
     assert.ok(up.status === 200 || up.status === 404);
     if (up.status === 200) assert.deepEqual(await tarNames(up.body), ['hostname']);
     await ok(['rm', c]);
+  });
+
+  test('hostile: a running container that keeps swapping a directory for a link to a host directory (CVE-2018-15664)', async () => {
+    const c = uniqueName('c');
+    const hostDir = path.join(d.dir, uniqueName('host'));
+    mkdirSync(hostDir);
+    const hostSecret = `host-only-${uniqueName('s')}`;
+    writeFileSync(path.join(hostDir, 'secret'), hostSecret);
+    await ok(['run', '-d', '--name', c, IMAGE, 'sh', '-c', 'mkdir -p /t/d && echo container > /t/d/secret && exec sleep 600']);
+    // The container's own file system, flipped from the host as fast as a
+    // program inside it could (busybox forks for every mv): /t/d turns into
+    // a link to hostDir, a path that exists only on the host, and back.
+    const root = `/proc/${await ok(['inspect', '-f', '{{.State.Pid}}', c])}/root`;
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const flipper = new Worker(
+      `const fs = require('node:fs');
+       const { t, hostDir, stop } = require('node:worker_threads').workerData;
+       const attempt = (f) => { try { f(); } catch {} }; // the copy itself may have made or moved /t/d
+       while (Atomics.load(stop, 0) === 0) {
+         attempt(() => fs.renameSync(t + '/d', t + '/real'));
+         attempt(() => fs.symlinkSync(hostDir, t + '/d'));
+         attempt(() => fs.unlinkSync(t + '/d'));
+         attempt(() => fs.renameSync(t + '/real', t + '/d'));
+       }`,
+      { eval: true, workerData: { t: path.join(root, 't'), hostDir, stop } },
+    );
+    const flipped = new Promise((resolve, reject) => flipper.once('exit', resolve).once('error', reject));
+    try {
+      const many = await makeTar(Array.from({ length: 100 }, (_, i) => ({ name: `d/f${i}`, body: 'from the client' })));
+      for (let round = 0; round < 60; round++) {
+        const put = await d.api('PUT', `/containers/${c}/archive?path=/t`, many);
+        assert.ok([200, 400, 404].includes(put.status), `PUT answered ${put.status}: ${put.body.toString()}`);
+        for (const p of ['/t/d/secret', '/t/d']) {
+          const get = await d.api('GET', `/containers/${c}/archive?path=${p}`);
+          assert.ok([200, 400, 404].includes(get.status), `GET ${p} answered ${get.status}: ${get.body.toString()}`);
+          if (get.status === 200) {
+            for (const [name, body] of await tarFiles(get.body)) assert.notEqual(body.toString(), hostSecret, `${name} came from the host`);
+          }
+        }
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await flipped;
+    }
+    assert.deepEqual(readdirSync(hostDir), ['secret'], 'nothing was written into the host directory');
+    await ok(['rm', '-f', c]);
   });
 
   test('read-only rootfs and read-only volumes refuse writes', async () => {

@@ -156,11 +156,11 @@ export class TarWriter {
    * the file meanwhile (zeros if it shrank, the rest left out if it grew),
    * opened without following a link swapped in for it. Yields the chunks
    * as they fill, so that a large file never sits in memory whole; the file
-   * is closed when the generator finishes or is returned early.
+   * is closed when the generator finishes or is returned early. An open
+   * descriptor given instead of a path is read and closed the same way.
    */
-  *fileBody(file: string, size: number): Generator<Buffer[]> {
-    if (size === 0) return;
-    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  *fileBody(file: string | number, size: number): Generator<Buffer[]> {
+    const fd = typeof file === 'number' ? file : size === 0 ? -1 : openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
       let left = size;
       let pos = 0;
@@ -183,7 +183,7 @@ export class TarWriter {
         pos += want;
       }
     } finally {
-      closeSync(fd);
+      if (fd >= 0) closeSync(fd);
     }
     const pad = (512 - (size % 512)) % 512;
     if (pad) {

@@ -1,7 +1,7 @@
 // `docker cp` and `docker export` on the node: stat, tar out and tar in
 // against a container's rootfs with its mounts laid over it (ContainerFs),
 // following symlinks inside the container as Docker does and never outside.
-import { promises as fs, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContainerFsRef, FilesApi, PathStat } from '../agent/agent-api.ts';
@@ -57,15 +57,14 @@ export class ContainerFiles implements FilesApi {
     return ContainerFs.fromMountPoints(this.rootfsOf(ref.containerId), ref.mounts, ref.readonlyRootfs);
   }
 
-  private async statResolved(view: ContainerFs, ref: ContainerFsRef, raw: string): Promise<{ stat: PathStat; resolved: string; st: Stats }> {
+  private statResolved(view: ContainerFs, ref: ContainerFsRef, raw: string): { stat: PathStat; resolved: string; st: Stats } {
     const p = parsePath(raw);
-    const resolved = await view.resolve(p.clean, p.followLast);
-    const loc = view.locate(resolved);
-    const st = await fs.lstat(loc.host).catch(() => undefined);
+    const resolved = view.resolveSync(p.clean, p.followLast);
+    const st = view.lstat(resolved);
     if (!st) throw notFound(`Could not find the file ${raw} in container ${ref.name}`);
     if (p.followLast && !st.isDirectory()) throw invalid(`not a directory: ${raw}`);
     let linkTarget = '';
-    if (st.isSymbolicLink()) linkTarget = await view.resolve(resolved, true);
+    if (st.isSymbolicLink()) linkTarget = view.resolveSync(resolved, true);
     return {
       stat: { name: p.base === '.' ? path.posix.basename(resolved) || '/' : p.base, size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget },
       resolved,
@@ -74,27 +73,40 @@ export class ContainerFiles implements FilesApi {
   }
 
   async stat(ref: ContainerFsRef, raw: string): Promise<PathStat> {
-    return (await this.statResolved(this.view(ref), ref, raw)).stat;
+    const view = this.view(ref);
+    try {
+      return this.statResolved(view, ref, raw).stat;
+    } finally {
+      view.close();
+    }
   }
 
   async getArchive(ref: ContainerFsRef, raw: string): Promise<{ stat: PathStat; tar: Readable }> {
     const view = this.view(ref);
-    const { stat, resolved } = await this.statResolved(view, ref, raw);
-    await view.confined(view.locate(resolved));
-    return { stat, tar: packTree(view, { source: resolved, rebase: parsePath(raw).base }) };
+    try {
+      const { stat, resolved } = this.statResolved(view, ref, raw);
+      // packTree closes the view when the stream ends.
+      return { stat, tar: packTree(view, { source: resolved, rebase: parsePath(raw).base }) };
+    } catch (err) {
+      view.close();
+      throw err;
+    }
   }
 
   async putArchive(ref: ContainerFsRef, raw: string, tar: Readable, opts: { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }): Promise<void> {
     const view = this.view(ref);
-    const p = parsePath(raw);
-    const dest = await view.resolve(p.clean, true);
-    const loc = view.locate(dest);
-    const st = await fs.lstat(loc.host).catch(() => undefined);
-    if (!st) throw notFound(`Could not find the file ${raw} in container ${ref.name}`);
-    if (!st.isDirectory()) throw invalid('extraction point is not a directory');
-    if (!loc.rw) throw invalid(loc.inMount ? 'mounted volume is marked read-only' : 'container rootfs is marked read-only');
-    await view.confined(loc);
-    await extractInto(view, tar, { dest, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, copyUIDGID: opts.copyUIDGID });
+    try {
+      const p = parsePath(raw);
+      const dest = view.resolveSync(p.clean, true);
+      const st = view.lstat(dest);
+      if (!st) throw notFound(`Could not find the file ${raw} in container ${ref.name}`);
+      if (!st.isDirectory()) throw invalid('extraction point is not a directory');
+      const loc = view.locate(dest);
+      if (!loc.rw) throw invalid(loc.inMount ? 'mounted volume is marked read-only' : 'container rootfs is marked read-only');
+      await extractInto(view, tar, { dest, noOverwriteDirNonDir: opts.noOverwriteDirNonDir, copyUIDGID: opts.copyUIDGID });
+    } finally {
+      view.close();
+    }
   }
 
   async exportRootfs(containerId: string): Promise<Readable> {

@@ -1,15 +1,22 @@
 // A container's file system as seen from the host: its rootfs with its
 // mounts (volumes, binds) laid over it. Paths are resolved at the level of
-// container paths: every component is looked up through hostPath() and a
-// symlink's target is interpreted inside the container (absolute targets
-// restart at the container's "/", ".." stops at it). So no lookup ever lands
-// outside the rootfs or a mount source, whatever the container planted.
-import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+// container paths: a symlink's target is interpreted inside the container
+// (absolute targets restart at the container's "/", ".." stops at it).
+//
+// A running container can swap any directory for a symlink at any moment
+// (CVE-2018-15664), so nothing here or in its users touches a file by its
+// host path: each directory is opened from its parent's descriptor, one
+// component at a time, refusing symlinks (O_NOFOLLOW), and entries are named
+// as /proc/self/fd/DIR/NAME. A swap after the open changes nothing: the
+// descriptor still names the directory that was checked, inside the root.
+import { closeSync, constants, lstatSync, openSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../core/errors.ts';
 import type { MountPoint } from '../core/types.ts';
 
 const MAX_LINKS = 40; // Linux's own limit on symlinks followed in one lookup
+/** Directory descriptors kept between entries (trim()); one entry may open more. */
+const KEEP_FDS = 128;
 
 export interface FsMount {
   destination: string;
@@ -18,8 +25,6 @@ export interface FsMount {
 }
 
 export interface HostLocation {
-  /** Absolute host path. */
-  host: string;
   /** The directory that confines it: the rootfs or a mount source. */
   base: string;
   rw: boolean;
@@ -31,11 +36,22 @@ export function cleanContainerPath(p: string): string {
   return path.posix.resolve('/', p);
 }
 
+/** A lookup failed because a component is not a directory any more: a container that swapped something in. */
+export function changedUnderneath(cpath: string): Error {
+  return invalid(`${cpath} changed during the copy (a directory on the way is now a link or a file)`);
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
 export class ContainerFs {
   readonly rootfs: string;
   private readonly rootRw: boolean;
   /** Longest destination first, so that nested mounts win. */
   private readonly mounts: FsMount[];
+  /** Container directory -> open descriptor; Map order is use order (oldest first). */
+  private readonly dirs = new Map<string, number>();
 
   constructor(rootfs: string, mounts: FsMount[], opts: { readonlyRootfs?: boolean } = {}) {
     this.rootfs = rootfs;
@@ -55,16 +71,21 @@ export class ContainerFs {
     );
   }
 
-  /** Where a clean container path lives on the host; symlinks are not looked at. */
+  /** Which root or mount a clean container path lives in; symlinks are not looked at. */
   locate(cpath: string): HostLocation {
     const p = cleanContainerPath(cpath);
-    for (const m of this.mounts) {
-      if (p === m.destination || p.startsWith(m.destination === '/' ? '/' : `${m.destination}/`)) {
-        const rel = p.slice(m.destination.length).replace(/^\/+/, '');
-        return { host: rel ? path.join(m.source, rel) : m.source, base: m.source, rw: m.rw, inMount: true };
-      }
-    }
-    return { host: p === '/' ? this.rootfs : path.join(this.rootfs, p.slice(1)), base: this.rootfs, rw: this.rootRw, inMount: false };
+    const m = this.mountOf(p);
+    return m ? { base: m.source, rw: m.rw, inMount: true } : { base: this.rootfs, rw: this.rootRw, inMount: false };
+  }
+
+  private mountOf(p: string): FsMount | undefined {
+    return this.mounts.find((m) => p === m.destination || p.startsWith(m.destination === '/' ? '/' : `${m.destination}/`));
+  }
+
+  /** The host path of "/" or of a mount destination: trusted (the daemon's own, or the user's bind source). */
+  private basePath(p: string): string | undefined {
+    if (p === '/') return this.mounts.find((m) => m.destination === '/')?.source ?? this.rootfs;
+    return this.mounts.find((m) => m.destination === p)?.source;
   }
 
   /** Mount destinations strictly below a container directory (for walks that cross into them). */
@@ -75,6 +96,80 @@ export class ContainerFs {
 
   isMountPoint(cpath: string): boolean {
     return this.mounts.some((m) => m.destination === cpath);
+  }
+
+  /**
+   * An open descriptor of the directory at a resolved container path,
+   * reached from "/" (or the mount it is in) without following any symlink.
+   * Throws the lookup's errno error (ENOENT, ENOTDIR, ELOOP). The descriptor
+   * stays valid until trim(), forget() or close().
+   */
+  dirFd(cdir: string): number {
+    const p = cleanContainerPath(cdir);
+    const hit = this.dirs.get(p);
+    if (hit !== undefined) {
+      this.dirs.delete(p);
+      this.dirs.set(p, hit);
+      return hit;
+    }
+    const base = this.basePath(p);
+    const fd =
+      base !== undefined
+        ? openSync(base, constants.O_RDONLY | constants.O_DIRECTORY)
+        : openSync(this.at(p), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    this.dirs.set(p, fd);
+    return fd;
+  }
+
+  /**
+   * A host path for the entry at a resolved container path that does not
+   * depend on any directory on the way: /proc/self/fd/PARENT/NAME. System
+   * calls that do not follow a last-component link (lstat, lchown, unlink,
+   * mkdir, open with O_NOFOLLOW) touch exactly that entry. "/" and mount
+   * destinations are their trusted host paths.
+   */
+  at(cpath: string): string {
+    const p = cleanContainerPath(cpath);
+    const base = this.basePath(p);
+    if (base !== undefined) return base;
+    return `/proc/self/fd/${this.dirFd(path.posix.dirname(p))}/${path.posix.basename(p)}`;
+  }
+
+  /** lstat of a resolved container path; undefined if it does not exist (or a component on the way is not a directory). */
+  lstat(cpath: string): Stats | undefined {
+    try {
+      return lstatSync(this.at(cpath));
+    } catch (err) {
+      const code = errno(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      if (code === 'ELOOP') throw changedUnderneath(cpath);
+      throw err;
+    }
+  }
+
+  /** Closes the descriptors of a directory being replaced and of everything under it. */
+  forget(cpath: string): void {
+    const p = cleanContainerPath(cpath);
+    for (const [k, fd] of this.dirs) {
+      if (k === p || k.startsWith(p === '/' ? '/' : `${p}/`)) {
+        this.dirs.delete(k);
+        closeSync(fd);
+      }
+    }
+  }
+
+  /** Closes the least recently used descriptors beyond KEEP_FDS; callers call it between entries, never while holding a path from at(). */
+  trim(): void {
+    for (const [k, fd] of this.dirs) {
+      if (this.dirs.size <= KEEP_FDS) return;
+      this.dirs.delete(k);
+      closeSync(fd);
+    }
+  }
+
+  close(): void {
+    for (const fd of this.dirs.values()) closeSync(fd);
+    this.dirs.clear();
   }
 
   /**
@@ -104,7 +199,7 @@ export class ContainerFs {
         done = next;
         continue;
       }
-      const st = lstatSync(this.locate(next).host, { throwIfNoEntry: false });
+      const st = this.lstat(next);
       if (!st) {
         missing = true;
         done = next;
@@ -115,51 +210,15 @@ export class ContainerFs {
         continue;
       }
       if (++links > MAX_LINKS) throw invalid(`too many levels of symbolic links: ${cpath}`);
-      const target = readlinkSync(this.locate(next).host);
+      let target: string;
+      try {
+        target = readlinkSync(this.at(next));
+      } catch {
+        throw changedUnderneath(next); // no longer a link, or gone
+      }
       if (target.startsWith('/')) done = '/';
       pending.unshift(...target.split('/').filter(Boolean));
     }
     return done;
-  }
-
-  /** The real path of a root or mount source, asked once per view (cp of many files calls confined() for each). */
-  private readonly realBases = new Map<string, string>();
-  private realBase(base: string): string {
-    let p = this.realBases.get(base);
-    if (p === undefined) this.realBases.set(base, (p = realpathSync.native(base)));
-    return p;
-  }
-
-  /**
-   * Guards against a path swapped for a symlink between resolve() and use (a
-   * running container can do that): the real host path of what exists must
-   * still be inside its base.
-   */
-  async confined(loc: HostLocation): Promise<void> {
-    this.confinedSync(loc);
-  }
-
-  /** confined() with synchronous calls: extraction asks it for every entry. */
-  confinedSync(loc: HostLocation): void {
-    // The last component itself is never followed by callers (lstat, O_NOFOLLOW).
-    let probe = loc.host === loc.base ? loc.host : path.dirname(loc.host);
-    for (;;) {
-      let real: string | undefined;
-      try {
-        real = realpathSync.native(probe);
-      } catch {
-        real = undefined;
-      }
-      if (real !== undefined) {
-        const base = this.realBase(loc.base);
-        if (real !== base && !real.startsWith(base.endsWith('/') ? base : `${base}/`)) {
-          throw invalid('path escapes the container root');
-        }
-        return;
-      }
-      const parent = path.dirname(probe);
-      if (parent === probe) return;
-      probe = parent;
-    }
   }
 }

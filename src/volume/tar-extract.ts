@@ -5,8 +5,11 @@
 // to host paths), names that climb above the extraction directory are
 // refused, and the entry itself is created without following anything that
 // stands at its path (it is removed first; files open O_EXCL|O_NOFOLLOW).
+// Every system call names its target through the parent directory's
+// descriptor (ContainerFs.at), so a directory swapped for a link while the
+// copy runs cannot redirect it.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmdirSync, symlinkSync, unlinkSync, writevSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { finished, type Readable } from 'node:stream';
 import { BerthError, invalid } from '../core/errors.ts';
@@ -71,6 +74,7 @@ class Extractor implements TarHandler {
   private readonly opts: ExtractOptions;
   /** Container directory -> its resolved container path (valid until something under it is replaced). */
   private readonly resolved = new Map<string, string>();
+  /** Resolved container directory -> the mtime it gets once everything in it is written. */
   private readonly dirTimes = new Map<string, number>();
   /** The regular file whose body is arriving. */
   private file: { fd: number; uid: number; gid: number; mode: number; mtime: number } | undefined;
@@ -107,13 +111,12 @@ class Extractor implements TarHandler {
       const up = this.parentDir(name, path.posix.dirname(cparent));
       dir = this.view.resolveSync(path.posix.join(up, path.posix.basename(cparent)), true);
     }
-    const loc = this.view.locate(dir);
-    const st = lstatSync(loc.host, { throwIfNoEntry: false });
+    const st = this.view.lstat(dir);
     if (!st) {
-      this.writable(name, loc);
-      this.view.confinedSync(loc);
-      mkdirSync(loc.host, { mode: 0o755 });
-      if (!this.opts.copyUIDGID) lchownSync(loc.host, 0, 0);
+      this.writable(this.view.locate(dir));
+      const at = this.view.at(dir);
+      mkdirSync(at, { mode: 0o755 });
+      if (!this.opts.copyUIDGID) lchownSync(at, 0, 0);
     } else if (!st.isDirectory()) {
       throw this.bad(name, `${cparent} is not a directory`);
     }
@@ -121,24 +124,25 @@ class Extractor implements TarHandler {
     return dir;
   }
 
-  private writable(_name: string, loc: HostLocation): void {
+  private writable(loc: HostLocation): void {
     if (loc.rw) return;
     throw invalid(loc.inMount ? 'mounted volume is marked read-only' : 'container rootfs is marked read-only');
   }
 
-  /** Forgets resolutions at or under a path that is being replaced. */
+  /** Forgets resolutions and open directories at or under a path that is being replaced. */
   private forget(cpath: string): void {
     for (const k of this.resolved.keys()) if (k === cpath || k.startsWith(`${cpath}/`)) this.resolved.delete(k);
+    this.view.forget(cpath);
   }
 
   /**
-   * Clears the way for an entry at `abs` where something already stands
+   * Clears the way for an entry at `cpath` where something already stands
    * (found when creating it failed with EEXIST): checks noOverwriteDirNonDir,
    * refuses mount points, removes what is there unless both are directories.
    * Returns what stood there.
    */
-  private replace(e: TarEntry, ctarget: string, cpath: string, abs: string): Stats | undefined {
-    const existing = lstatSync(abs, { throwIfNoEntry: false });
+  private replace(e: TarEntry, ctarget: string, cpath: string): Stats | undefined {
+    const existing = this.view.lstat(cpath);
     if (!existing) return undefined;
     const isDir = e.type === 'directory';
     if (this.opts.noOverwriteDirNonDir) {
@@ -149,25 +153,25 @@ class Extractor implements TarHandler {
     if (this.view.isMountPoint(cpath)) throw this.bad(e.name, `${cpath} is a mount point`);
     this.forget(ctarget);
     this.forget(cpath);
-    if (existing.isDirectory()) rmSync(abs, { recursive: true, force: true });
-    else unlinkSync(abs);
+    removeEntry(this.view.dirFd(path.posix.dirname(cpath)), path.posix.basename(cpath));
     return existing;
   }
 
-  /** Runs `create`; when something stands at the path, clears the way (replace()) and runs it again. */
-  private create(e: TarEntry, ctarget: string, cpath: string, abs: string, create: () => void): Stats | undefined {
+  /** Runs `create` on the entry's path; when something stands there, clears the way (replace()) and runs it again. */
+  private create(e: TarEntry, ctarget: string, cpath: string, create: (at: string) => void): Stats | undefined {
     try {
-      create();
+      create(this.view.at(cpath));
       return undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const existing = this.replace(e, ctarget, cpath, abs);
-    if (!(existing?.isDirectory() && e.type === 'directory')) create();
+    const existing = this.replace(e, ctarget, cpath);
+    if (!(existing?.isDirectory() && e.type === 'directory')) create(this.view.at(cpath));
     return existing;
   }
 
   entry(e: TarEntry): void {
+    this.view.trim();
     const name = e.name;
     const ctarget = this.target(name, 'path');
     if (ctarget === this.opts.dest) {
@@ -177,63 +181,67 @@ class Extractor implements TarHandler {
     if (e.type === undefined) return; // other meta entries carry nothing to extract
     const parent = this.parentDir(name, path.posix.dirname(ctarget));
     const cpath = path.posix.join(parent, path.posix.basename(ctarget));
-    const loc = this.view.locate(cpath);
-    this.writable(name, loc);
-    this.view.confinedSync(loc);
-    const abs = loc.host;
+    this.writable(this.view.locate(cpath));
     const uid = this.opts.copyUIDGID ? e.uid : 0;
     const gid = this.opts.copyUIDGID ? e.gid : 0;
     const mode = e.mode & 0o7777;
     const mtime = e.mtime;
     switch (e.type) {
-      case 'directory':
-        this.create(e, ctarget, cpath, abs, () => mkdirSync(abs, { mode: 0o700 }));
-        lchownSync(abs, uid, gid);
-        chmodNoFollow(abs, mode);
-        this.dirTimes.set(abs, mtime);
+      case 'directory': {
+        this.create(e, ctarget, cpath, (at) => mkdirSync(at, { mode: 0o700 }));
+        // The directory itself, opened without following a link swapped in for it.
+        const fd = this.view.dirFd(cpath);
+        fchownSync(fd, uid, gid);
+        fchmodSync(fd, mode); // after chown, which clears set-id bits
+        this.dirTimes.set(cpath, mtime);
         break;
+      }
       case 'file': {
         // Created without following anything that stands at the path (it is removed first).
         let fd = -1;
-        this.create(e, ctarget, cpath, abs, () => {
-          fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        this.create(e, ctarget, cpath, (at) => {
+          fd = openSync(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         });
         this.file = { fd, uid, gid, mode, mtime };
         break;
       }
-      case 'symlink':
+      case 'symlink': {
         // Any target is fine: it is only ever followed inside the container.
         if (!e.linkname) throw this.bad(name, 'symlink with an empty target');
-        this.create(e, ctarget, cpath, abs, () => symlinkSync(e.linkname, abs));
-        lchownSync(abs, uid, gid);
-        lutimesSync(abs, mtime, mtime);
+        this.create(e, ctarget, cpath, (at) => symlinkSync(e.linkname, at));
+        const at = this.view.at(cpath);
+        lchownSync(at, uid, gid);
+        lutimesSync(at, mtime, mtime);
         break;
+      }
       case 'link': {
         const clink = this.target(e.linkname, 'hard link target');
         const linkParent = this.parentDir(name, path.posix.dirname(clink));
-        const src = this.view.locate(path.posix.join(linkParent, path.posix.basename(clink)));
-        this.view.confinedSync(src);
-        const st = lstatSync(src.host, { throwIfNoEntry: false });
+        const src = path.posix.join(linkParent, path.posix.basename(clink));
+        const st = this.view.lstat(src);
         if (!st || st.isDirectory()) throw this.bad(name, `hard link to ${JSON.stringify(e.linkname)}, which is not a file`);
-        this.create(e, ctarget, cpath, abs, () => linkSync(src.host, abs)); // link(2) does not follow a symlink source
+        this.create(e, ctarget, cpath, (at) => linkSync(this.view.at(src), at)); // link(2) does not follow a symlink source
         break;
       }
       case 'character-device':
       case 'block-device':
       case 'fifo': {
         const type = e.type === 'fifo' ? 'p' : e.type === 'character-device' ? 'c' : 'b';
-        const args = type === 'p' ? ['--', path.basename(abs), 'p'] : ['--', path.basename(abs), type, String(e.devmajor), String(e.devminor)];
-        // Rare in docker cp: one mknod process, relative to the (confined) parent directory.
-        this.create(e, ctarget, cpath, abs, () => {
+        const leaf = path.posix.basename(cpath);
+        const args = type === 'p' ? ['--', leaf, 'p'] : ['--', leaf, type, String(e.devmajor), String(e.devminor)];
+        // Rare in docker cp: one mknod process, working in the parent directory through the daemon's descriptor of it.
+        this.create(e, ctarget, cpath, () => {
           try {
-            execFileSync('mknod', args, { cwd: path.dirname(abs), stdio: ['ignore', 'ignore', 'pipe'] });
+            const dirFd = this.view.dirFd(parent);
+            execFileSync('mknod', args, { cwd: `/proc/${process.pid}/fd/${dirFd}`, stdio: ['ignore', 'ignore', 'pipe'] });
           } catch (err) {
             if (/File exists/.test(String((err as { stderr?: Buffer }).stderr ?? ''))) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
             throw err;
           }
         });
-        lchownSync(abs, uid, gid);
-        chmodNoFollow(abs, mode);
+        const at = this.view.at(cpath);
+        lchownSync(at, uid, gid);
+        chmodNoFollow(at, mode);
         break;
       }
     }
@@ -284,9 +292,10 @@ class Extractor implements TarHandler {
   }
 
   finish(): void {
-    for (const [abs, time] of this.dirTimes) {
+    for (const [cpath, time] of this.dirTimes) {
+      this.view.trim();
       try {
-        lutimesSync(abs, time, time);
+        futimesSync(this.view.dirFd(cpath), time, time);
       } catch {
         // gone or replaced meanwhile: its time does not matter
       }
@@ -298,19 +307,39 @@ class Extractor implements TarHandler {
 const O_PATH = 0o10000000;
 
 /**
- * chmod of what stands at `abs` now, never of a symlink's target: a running
+ * chmod of what stands at `at` now, never of a symlink's target: a running
  * container can swap what extraction just made for a symlink, whose target
  * the host would resolve among its own files (lchown and lutimes cannot
  * follow; chmod would).
  */
-function chmodNoFollow(abs: string, mode: number): void {
-  const fd = openSync(abs, O_PATH | constants.O_NOFOLLOW);
+function chmodNoFollow(at: string, mode: number): void {
+  const fd = openSync(at, O_PATH | constants.O_NOFOLLOW);
   try {
-    if (fstatSync(fd).isSymbolicLink()) throw invalid(`${path.basename(abs)} was replaced by a symbolic link during the copy`);
+    if (fstatSync(fd).isSymbolicLink()) throw invalid(`${path.basename(at)} was replaced by a symbolic link during the copy`);
     chmodSync(`/proc/self/fd/${fd}`, mode);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Removes what stands at NAME in the directory `dirFd`, a whole tree
+ * included, through descriptors: a path-based recursive remove would follow
+ * a directory the container swaps for a link to the host's "/" meanwhile.
+ */
+function removeEntry(dirFd: number, name: string): void {
+  const at = `/proc/self/fd/${dirFd}/${name}`;
+  if (!lstatSync(at).isDirectory()) {
+    unlinkSync(at);
+    return;
+  }
+  const fd = openSync(at, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    for (const child of readdirSync(`/proc/self/fd/${fd}`)) removeEntry(fd, child);
+  } finally {
+    closeSync(fd);
+  }
+  rmdirSync(at);
 }
 
 /** The buffers after the first n bytes (a short writev). */

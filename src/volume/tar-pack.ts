@@ -1,10 +1,13 @@
 // Writes a tar of a tree in a container's file system view: entries are
-// lstat-ed (symlinks are stored as symlinks, never followed), mounts below
+// lstat-ed (symlinks are stored as symlinks, never followed) and read
+// through their parent directory's descriptor (ContainerFs.at), so a
+// running container that swaps a directory for a link meanwhile cannot
+// redirect the walk to the host's files; mounts below
 // the tree are crossed into through ContainerFs.locate, hard links inside
 // the archive are kept as links. The walk is synchronous and hands on about
 // 1 MiB at a time (TarWriter): a thread-pool round trip or a promise per
 // file cost more than the file's own syscalls.
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { deviceNumbers, TarWriter, type TarType } from '../image/tar-writer.ts';
@@ -44,13 +47,28 @@ function* walkTree(view: ContainerFs, opts: PackOptions): Generator<Buffer[]> {
       sinceYield = 0;
       yield w.take(true);
     }
+    view.trim();
     const [cpath, name] = stack.pop()!;
-    const loc = view.locate(cpath);
-    let st: Stats;
+    let st: Stats | undefined;
+    let fd = -1;
+    let linkname = '';
+    // What vanished or changed kind while walking (a running container) is left out.
     try {
-      st = lstatSync(loc.host);
+      st = view.lstat(cpath);
+      if (st?.isFile()) {
+        // O_NONBLOCK: a fifo swapped in after the lstat must not block the open; the fstat then tells.
+        fd = openSync(view.at(cpath), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        st = fstatSync(fd);
+        if (!st.isFile()) st = undefined;
+      } else if (st?.isSymbolicLink()) {
+        linkname = readlinkSync(view.at(cpath));
+      }
     } catch {
-      continue; // vanished while walking
+      st = undefined;
+    }
+    if (!st) {
+      if (fd >= 0) closeSync(fd);
+      continue;
     }
     const type = entryType(st);
     if (!type) continue;
@@ -60,22 +78,23 @@ function* walkTree(view: ContainerFs, opts: PackOptions): Generator<Buffer[]> {
         const key = `${st.dev}:${st.ino}`;
         const first = links.get(key);
         if (first !== undefined) {
+          closeSync(fd);
           w.header({ ...base, type: 'link', linkname: first });
           continue;
         }
         links.set(key, name);
       }
       w.header({ ...base, size: st.size });
-      yield* w.fileBody(loc.host, st.size);
+      yield* w.fileBody(fd, st.size);
     } else if (type === 'symlink') {
-      w.header({ ...base, linkname: readlinkSync(loc.host) });
+      w.header({ ...base, linkname });
     } else if (type === 'character-device' || type === 'block-device') {
       w.header({ ...base, ...deviceNumbers(st.rdev) });
     } else if (type === 'directory') {
       if (name !== '') w.header(base);
       let names: string[] = [];
       try {
-        names = readdirSync(loc.host).sort();
+        names = readdirSync(`/proc/self/fd/${view.dirFd(cpath)}`).sort();
       } catch {
         names = [];
       }
@@ -100,11 +119,12 @@ export function packTree(view: ContainerFs, opts: PackOptions): Readable {
   const gen = walkTree(view, opts);
   return new Readable({
     highWaterMark: 1 << 20,
-    // A reader gone early: the walk's open file (if any) is closed.
+    // Ended, failed or a reader gone early: the walk's open file (if any) and the view's directories are closed.
     destroy(err, cb) {
       try {
         gen.return(undefined);
       } finally {
+        view.close();
         cb(err);
       }
     },

@@ -144,17 +144,21 @@ export class VolumeStore implements VolumeApi {
 async function copyUp(image: ContainerFs, destination: string, volumeDir: string): Promise<void> {
   const entries = await fs.readdir(volumeDir).catch(() => ['?']);
   if (entries.length > 0) return;
-  const resolved = await image.resolve(destination, true);
-  const loc = image.locate(resolved);
-  const st = await fs.lstat(loc.host).catch(() => undefined);
-  if (!st?.isDirectory()) return;
-  await image.confined(loc);
   try {
-    // cp -a never follows symlinks in the source (-P) and keeps owners, modes, times and xattrs.
-    await run('cp', ['-a', '--', `${loc.host}/.`, `${volumeDir}/`]);
-  } catch (err) {
-    throw internal(`copying image content at ${destination} into the volume failed: ${((err as { stderr?: string }).stderr ?? '').trim()}`, err);
+    const resolved = image.resolveSync(destination, true);
+    const st = image.lstat(resolved);
+    if (!st?.isDirectory()) return;
+    // cp -a never follows symlinks in the source (-P) and keeps owners, modes, times and xattrs;
+    // it reads the directory through the daemon's descriptor of it, reached without following links.
+    const source = `/proc/${process.pid}/fd/${image.dirFd(resolved)}`;
+    try {
+      await run('cp', ['-a', '--', `${source}/.`, `${volumeDir}/`]);
+    } catch (err) {
+      throw internal(`copying image content at ${destination} into the volume failed: ${((err as { stderr?: string }).stderr ?? '').trim()}`, err);
+    }
+    await fs.chown(volumeDir, st.uid, st.gid);
+    await fs.chmod(volumeDir, st.mode & 0o7777);
+  } finally {
+    image.close();
   }
-  await fs.chown(volumeDir, st.uid, st.gid);
-  await fs.chmod(volumeDir, st.mode & 0o7777);
 }
