@@ -2,6 +2,7 @@
 // rmi, images, inspect, history, prune) and their layers in containers.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
@@ -65,6 +66,27 @@ describe('load and save', () => {
     assert.equal(piped.code, 0);
     assert.ok(piped.stdout.includes('manifest.json'));
     await ok(['rmi', tag]);
+  });
+
+  test('a client that leaves docker save after the first bytes does not take the daemon down', { timeout: 60_000 }, async () => {
+    for (let i = 0; i < 3; i++) {
+      // Read one chunk of the archive, then hang up (as `docker save IMAGE | head -c 1` does).
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get({ socketPath: d.socket, path: `/images/get?names=${encodeURIComponent(LAYERS)}` }, (res) => {
+          assert.equal(res.statusCode, 200);
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+      });
+    }
+    assert.equal((await d.api('GET', '/_ping')).status, 200, `the daemon is down:\n${d.logs().slice(-2000)}`);
+    assert.ok(d.running, 'the daemon process exited');
+    const again = await d.api('GET', `/images/get?names=${encodeURIComponent(IMAGE)}`);
+    assert.equal(again.status, 200);
+    assert.ok(again.body.length > 1024, 'a save after the aborted ones is complete');
   });
 
   test('a hostile or truncated tarball is refused and leaves no image behind', async () => {

@@ -24,7 +24,13 @@ export async function writeDockerArchive(out: Writable, items: SaveItem[], conte
   const finished = new Promise<void>((resolve, reject) => {
     out.once('finish', () => resolve());
     out.once('error', reject);
-    pack.once('error', reject);
+    pack.on('error', reject);
+  });
+  finished.catch(() => undefined); // awaited at the end; a rejection before then must not count as unhandled
+  // A client that leaves early closes `out` before it finishes: the pack is
+  // destroyed, which fails the entry being written and ends the walk.
+  out.once('close', () => {
+    if (!out.writableFinished) pack.destroy(new Error('the client went away during the save'));
   });
   pack.pipe(out);
 
@@ -35,6 +41,11 @@ export async function writeDockerArchive(out: Writable, items: SaveItem[], conte
   const addStream = (name: string, size: number, src: Readable) =>
     new Promise<void>((resolve, reject) => {
       const entry = pack.entry({ name, size, mtime: MTIME, mode: 0o644 }, (err) => (err ? reject(err) : resolve()));
+      // pipe() forwards no errors: the entry fails when the pack does (a client gone), and then the blob is closed.
+      entry.on('error', (err: Error) => {
+        src.destroy();
+        reject(err);
+      });
       src.once('error', reject);
       src.pipe(entry as unknown as NodeJS.WritableStream);
     });
