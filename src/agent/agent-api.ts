@@ -2,6 +2,7 @@
 // machine the head calls a LocalAgent in the same process; in a cluster the
 // same calls cross the network. Nothing in api/ or head/ reaches past this
 // interface into runtime/, image/, network/ or volume/.
+import type { IdMap } from '../core/id-map.ts';
 import type { Readable, Writable } from 'node:stream';
 import type { ContainerRecord, ImageRecord, ImageRunConfig, MountPoint, VolumeRecord } from '../core/types.ts';
 
@@ -348,6 +349,8 @@ export interface SandboxSpec {
   ports: PortSpec[];
   /** The container's --dns servers: where the embedded DNS sends names it does not know (the host's resolvers if empty). */
   dnsServers?: string[];
+  /** A remapped container's mapping: its network namespace is made inside a user namespace of that mapping. */
+  idMap?: IdMap;
 }
 
 /** One name the embedded DNS answers on a network. */
@@ -400,6 +403,8 @@ export interface NodeInfo {
   defaultRuntime: string;
   storageDriver: string;
   dataRoot: string;
+  /** The daemon's --userns-remap, when set. */
+  idMap?: IdMap;
 }
 
 export interface Agent {

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
+import type { IdMap } from '../core/id-map.ts';
 import type { Agent, FilesApi, ImageApi, NetworkApi, NodeInfo, RuntimeApi, VolumeApi } from './agent-api.ts';
 
 const run = promisify(execFile);
@@ -28,6 +29,7 @@ export class LocalAgent implements Agent {
   private readonly dataRoot: string;
   private readonly runtimes: string[];
   private readonly defaultRuntime: string;
+  private readonly idMap: IdMap | undefined;
   private cached?: NodeInfo;
 
   constructor(opts: {
@@ -40,7 +42,9 @@ export class LocalAgent implements Agent {
     network: NetworkApi;
     runtimes: string[];
     defaultRuntime: string;
+    idMap?: IdMap;
   }) {
+    this.idMap = opts.idMap;
     this.name = opts.name;
     this.volumes = opts.volumes;
     this.files = opts.files;
@@ -81,6 +85,7 @@ export class LocalAgent implements Agent {
       defaultRuntime: this.defaultRuntime,
       storageDriver: 'overlay',
       dataRoot: this.dataRoot,
+      ...(this.idMap ? { idMap: this.idMap } : {}),
     };
     return this.cached;
   }

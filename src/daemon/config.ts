@@ -32,6 +32,8 @@ export interface DaemonConfig {
   registryCertsDir: string;
   /** Cap on what one upload (load, import, build context, pulled layer) may decompress to; the disk's free space bounds it too. */
   maxDecompressedSize: number;
+  /** --userns-remap: "default", "user[:group]" or "uid[:gid]"; containers run in a user namespace mapped to its subordinate ids. */
+  usernsRemap?: string;
 }
 
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
@@ -60,6 +62,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'registry-mirror': { type: 'string', multiple: true },
       'registry-certs-dir': { type: 'string' },
       'max-decompressed-size': { type: 'string' },
+      'userns-remap': { type: 'string' },
     },
     strict: true,
   });
@@ -88,6 +91,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     registryMirrors: (values['registry-mirror'] ?? listEnv(env.BERTH_REGISTRY_MIRRORS)).map(mirrorUrl),
     registryCertsDir: values['registry-certs-dir'] ?? env.BERTH_REGISTRY_CERTS_DIR ?? '/etc/berth/certs.d',
     maxDecompressedSize: byteSize(values['max-decompressed-size'] ?? env.BERTH_MAX_DECOMPRESSED_SIZE, '--max-decompressed-size'),
+    usernsRemap: (values['userns-remap'] ?? env.BERTH_USERNS_REMAP) || undefined,
   };
 }
 

@@ -1,7 +1,7 @@
 // Composition root: wires store, agent (image + runtime), head services and
 // the Docker API server, and stops them in order.
 import { randomUUID } from 'node:crypto';
-import { chmodSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { access, chmod, copyFile, rename } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,6 +43,7 @@ import type { Logger } from '../core/log.ts';
 import type { DaemonConfig } from './config.ts';
 import { loadTlsMaterial, tcpAddress } from './tls-listen.ts';
 import { setInflateLimits } from '../image/decompress.ts';
+import { resolveRemap } from './userns-remap.ts';
 
 export const VERSION = '0.1.0';
 
@@ -53,37 +54,45 @@ export interface Daemon {
 
 export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
   mkdirSync(config.dataRoot, { recursive: true, mode: 0o711 });
+  // Remapped, everything lives in <data-root>/<uid>.<gid> (as Docker): its layers carry that mapping's ids.
+  const idMap = config.usernsRemap ? await resolveRemap(config.usernsRemap) : undefined;
+  const dataRoot = idMap ? path.join(config.dataRoot, `${idMap.uid.base}.${idMap.gid.base}`) : config.dataRoot;
+  mkdirSync(dataRoot, { recursive: true, mode: 0o711 });
+  if (idMap) searchableByRemappedRoot(dataRoot);
   mkdirSync(config.runRoot, { recursive: true, mode: 0o711 });
-  const store = new SqliteStore(path.join(config.dataRoot, 'berth.db'));
+  const store = new SqliteStore(path.join(dataRoot, 'berth.db'));
   const runtimes = await detectRuntimes({ runc: 'runc', crun: 'crun' });
   if (!runtimes.runc) throw new Error('runc is not installed (run npm start, which installs it)');
-  setInflateLimits({ maxBytes: config.maxDecompressedSize, diskPath: config.dataRoot });
+  setInflateLimits({ maxBytes: config.maxDecompressedSize, diskPath: dataRoot });
   const images = new ImageStore({
-    root: path.join(config.dataRoot, 'image'),
+    root: path.join(dataRoot, 'image'),
     store,
     registry: { insecure: config.insecureRegistries, mirrors: config.registryMirrors, certsDir: config.registryCertsDir },
+    idMap,
   });
   const runtime = new ConmonRuntime({
-    root: path.join(config.dataRoot, 'runtime'),
+    root: path.join(dataRoot, 'runtime'),
     runRoot: config.runRoot,
     runtimes,
     defaultRuntime: 'runc',
     cgroupParent: config.cgroupParent,
     execHelper: await execHelper(config.execHelper, config.runRoot, log),
+    idMap,
   });
   const agent = new LocalAgent({
     name: config.nodeName === 'local' ? os.hostname() : config.nodeName,
-    dataRoot: config.dataRoot,
+    dataRoot,
+    idMap,
     images,
     runtime,
-    volumes: new VolumeStore({ root: path.join(config.dataRoot, 'volumes'), store }),
-    files: new ContainerFiles((id) => images.rootfsPath(id)),
+    volumes: new VolumeStore({ root: path.join(dataRoot, 'volumes'), store, idMap }),
+    files: new ContainerFiles((id) => images.rootfsPath(id), idMap),
     network: new LocalNetwork({ tag: config.networkTag }),
     runtimes: Object.keys(runtimes),
     defaultRuntime: 'runc',
   });
   // Kept across restarts for `docker events --since` (a bounded window).
-  const events = new EventBus({ file: path.join(config.dataRoot, 'events.jsonl') });
+  const events = new EventBus({ file: path.join(dataRoot, 'events.jsonl') });
   const containers = new ContainerService({ store, agent, nodeName: config.nodeName, log, events });
   const volumes = new VolumeService({ agent, containers: () => containers.list(), resolveContainer: (ref) => containers.resolve(ref), log });
   containers.mounts = volumes;
@@ -105,7 +114,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     agent,
     containers,
     images: imageService,
-    system: { version: VERSION, gitCommit: '', started: new Date().toISOString(), dockerRootDir: config.dataRoot, daemonId: daemonId(config.dataRoot) },
+    system: { version: VERSION, gitCommit: '', started: new Date().toISOString(), dockerRootDir: dataRoot, daemonId: daemonId(dataRoot) },
   });
   containerRoutes(server, containers, imageService);
   attachRoutes(server, containers, new AttachService({ agent, containers, events }));
@@ -115,7 +124,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   runtimeControlRoutes(server, containers, agent);
   imageRoutes(server, imageService);
   authRoutes(server, imageService);
-  buildRoutes(server, new Builder({ agent, store, containers: buildContainers(containers), tmpDir: path.join(config.dataRoot, 'build-tmp'), pull: (ref, o, p) => imageService.pull(ref, o, p) }), log);
+  buildRoutes(server, new Builder({ agent, store, containers: buildContainers(containers), tmpDir: path.join(dataRoot, 'build-tmp'), pull: (ref, o, p) => imageService.pull(ref, o, p) }), log);
   networkRoutes(server, networks);
   volumeRoutes(server, volumes);
   archiveRoutes(server, new ContainerFilesService({ agent, containers, events }));
@@ -159,6 +168,21 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
 }
 
 /** A stable id for this daemon's data root. */
+/**
+ * A remapped container's processes (runc's init first) walk down to its
+ * rootfs under the data root: every directory above must let "others" pass.
+ * Failing here is clearer than every container failing to start (Docker
+ * checks the same).
+ */
+function searchableByRemappedRoot(dataRoot: string): void {
+  for (let dir = path.dirname(dataRoot); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(`--userns-remap: ${dir}, above the data root, does not let the remapped root through; allow o+x on it (chmod o+x ${dir})`);
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
 function daemonId(dataRoot: string): string {
   const file = path.join(dataRoot, 'daemon-id');
   try {

@@ -209,3 +209,17 @@ export function parseSize(value: string, field: string): number {
   const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Math.floor(Number(m[1]) * unit);
 }
+
+/**
+ * Docker's rules for --userns and the daemon's --userns-remap: "host" is the
+ * one mode there is; a remapped container cannot be privileged or share the
+ * host's network or PID namespace unless it opts out with --userns=host.
+ */
+export function checkUserns(hc: HostConfig, remapped: boolean): void {
+  const mode = hc.UsernsMode ?? '';
+  if (mode !== '' && mode !== 'host') throw invalid(`invalid USER mode: ${String(mode)}`);
+  if (!remapped || mode === 'host') return;
+  if (hc.Privileged) throw invalid('privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode');
+  if (hc.NetworkMode === 'host') throw invalid("cannot share the host's network namespace when user namespaces are enabled");
+  if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
+}

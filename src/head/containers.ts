@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.ts';
 import type { ContainerConfig, ContainerRecord, HostConfig } from '../core/types.ts';
 import type { Agent, ExitInfo, LogEntry, LogOptions } from '../agent/agent-api.ts';
 import type { Store } from '../store/store.ts';
-import { buildContainerRecord } from './container-config.ts';
+import { buildContainerRecord, checkUserns } from './container-config.ts';
 import type { EventBus } from './events.ts';
 import type { ContainerNetworking, EndpointConfig } from './networks.ts';
 import type { ContainerMounts } from './volumes.ts';
@@ -163,6 +163,7 @@ export class ContainerService {
       defaultRuntime: this.defaultRuntime,
       now: nowRfc3339(),
     });
+    checkUserns(record.HostConfig, (await this.agent.info()).idMap !== undefined);
     if (this.mounts) record.Mounts = await this.mounts.plan(record);
     await this.networking?.prepareCreate(record, endpoints);
     record.Incomplete = true;

@@ -496,7 +496,8 @@ export class NetworkService implements ContainerNetworking {
         joined.push([n, ep]);
       }
       const ports = this.requestedPorts(c);
-      const made = await this.agent.network.createSandbox({ containerId: c.Id, endpoints: this.endpointsOf(c, nets), ports, dnsServers: c.HostConfig.Dns ?? [] });
+      const idMap = c.HostConfig.UsernsMode === 'host' ? undefined : (await this.agent.info()).idMap;
+      const made = await this.agent.network.createSandbox({ containerId: c.Id, endpoints: this.endpointsOf(c, nets), ports, dnsServers: c.HostConfig.Dns ?? [], idMap });
       ns.SandboxKey = made.sandboxKey;
       ns.Ports = this.portMap(c, made.ports);
     } catch (err) {

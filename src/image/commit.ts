@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { containerGid, containerUid, type IdMap } from '../core/id-map.ts';
 import type { ImageConfig, ImageRecord, ImageRunConfig } from '../core/types.ts';
 import { chainIds, sha256 } from './digest.ts';
 import { run } from './fs-util.ts';
@@ -102,7 +103,7 @@ const ENTRIES_PER_YIELD = 256;
  * Docker counts it (lstat sizes of everything but directories, hard links
  * once), so the copy need not be walked again.
  */
-function* upperDirChunks(upper: string, exclude: Set<string>, opaque: Set<string>, size: { bytes: number }): Generator<Buffer[]> {
+function* upperDirChunks(upper: string, exclude: Set<string>, opaque: Set<string>, size: { bytes: number }, idMap?: IdMap): Generator<Buffer[]> {
   const w = new TarWriter();
   const links = new Map<string, string>();
   let sinceYield = 0;
@@ -119,7 +120,8 @@ function* upperDirChunks(upper: string, exclude: Set<string>, opaque: Set<string
       if (exclude.has(r)) continue;
       const abs = path.join(upper, r);
       const st = lstatSync(abs);
-      const head = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+      // A remapped container's files are stored with host ids; the layer carries the container's.
+      const head = { mode: st.mode & 0o7777, uid: containerUid(idMap, st.uid), gid: containerGid(idMap, st.gid), mtime: Math.floor(st.mtimeMs / 1000) };
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? links.get(key) : undefined;
       if (!st.isDirectory() && first === undefined) size.bytes += st.size;
@@ -163,12 +165,12 @@ function* flatten(chunks: Iterable<Buffer[]>): Generator<Buffer> {
 }
 
 /** Writes the layer tar to `file`, hashing it on the way: its diff id, and the layer's size. */
-export async function writeLayerTar(upper: string, file: string, opts: { exclude: Set<string>; opaque: Set<string> }): Promise<{ diffId: string; size: number }> {
+export async function writeLayerTar(upper: string, file: string, opts: { exclude: Set<string>; opaque: Set<string>; idMap?: IdMap }): Promise<{ diffId: string; size: number }> {
   const size = { bytes: 0 };
   const hash = createHash('sha256');
   const fh = await fs.open(file, 'wx', 0o600);
   try {
-    for (const batch of upperDirChunks(upper, opts.exclude, opts.opaque, size)) {
+    for (const batch of upperDirChunks(upper, opts.exclude, opts.opaque, size, opts.idMap)) {
       for (const b of batch) hash.update(b);
       if (batch.length) await fh.writev(batch);
     }
@@ -183,7 +185,7 @@ export async function planCommit(
   upper: string,
   parent: ImageRecord,
   opts: CommitOptions,
-  ctx: { layers: LayerStore; staging: string; pin: (digest: string) => void },
+  ctx: { layers: LayerStore; staging: string; pin: (digest: string) => void; idMap?: IdMap },
 ): Promise<{ plan: LoadPlan; id: string }> {
   await fs.mkdir(path.join(ctx.staging, 'layers'), { recursive: true });
   const blobFile = path.join(ctx.staging, 'layer.tar');
@@ -192,7 +194,7 @@ export async function planCommit(
   const xattrs = await overlayXattrs(upper);
   const exclude = await mountTargetLeftovers(upper, chainIds(parent.config.rootfs.diff_ids).map((c) => ctx.layers.diffDir(c)));
   // The tar (for the digest) and the copy (for the layer) are made side by side.
-  const [{ diffId, size }] = await Promise.all([writeLayerTar(upper, blobFile, { exclude, opaque: opaqueOf(xattrs) }), copyUpperDir(upper, copy, exclude, xattrs)]);
+  const [{ diffId, size }] = await Promise.all([writeLayerTar(upper, blobFile, { exclude, opaque: opaqueOf(xattrs), idMap: ctx.idMap }), copyUpperDir(upper, copy, exclude, xattrs)]);
   const diffIds = [...parent.config.rootfs.diff_ids, diffId];
   const chains = chainIds(diffIds);
   const chainId = chains[chains.length - 1];

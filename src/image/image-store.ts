@@ -9,6 +9,7 @@
 // image needs is in place. Mutations of metadata and garbage collection of
 // layers run one at a time (a promise queue); long unpacking happens outside
 // it, with the layers it relies on pinned against collection.
+import type { IdMap } from '../core/id-map.ts';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -50,6 +51,8 @@ export interface ImageStoreOptions {
   store: Store;
   /** Insecure registries, mirrors, certs.d (defaults: none, none, /etc/berth/certs.d). */
   registry?: RegistryOptions;
+  /** The daemon's user namespace remapping: layers and container root file systems get host ids. */
+  idMap?: IdMap;
 }
 
 interface DeleteConflict {
@@ -84,14 +87,16 @@ export class ImageStore implements ImageApi {
     this.tmp = path.join(this.root, 'tmp');
     this.registry = opts.registry ?? { insecure: [], mirrors: [], certsDir: '/etc/berth/certs.d' };
     this.content = new ContentStore(path.join(this.root, 'blobs'));
-    this.layers = new LayerStore(path.join(this.root, 'layers'), this.tmp);
-    this.rootfs = new RootfsManager(this.root, this.layers);
+    this.layers = new LayerStore(path.join(this.root, 'layers'), this.tmp, opts.idMap);
+    this.rootfs = new RootfsManager(this.root, this.layers, opts.idMap);
     this.ready = this.init();
     this.ready.catch(() => undefined);
   }
 
   private async init(): Promise<void> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+    // A remapped container's own processes (runc's init among them) walk down to its rootfs.
+    if (this.layers.idMap) await fs.chmod(this.root, 0o711);
     await rmrf(this.tmp); // staging left by a crash
     await fs.mkdir(this.tmp, { mode: 0o700 });
     await this.content.init();
@@ -645,7 +650,7 @@ export class ImageStore implements ImageApi {
     const config = applyChanges(opts.config, opts.changes ?? []);
     const parent = await this.resolve(opts.imageId);
     const commitOpts = { config, comment: opts.comment, author: opts.author, createdBy: opts.createdBy };
-    return this.stageAndCommit('commit', tagKey, (ctx) => planCommit(this.rootfs.upper(containerId), parent, commitOpts, ctx));
+    return this.stageAndCommit('commit', tagKey, (ctx) => planCommit(this.rootfs.upper(containerId), parent, commitOpts, { ...ctx, idMap: this.layers.idMap }));
   }
   async derive(opts: { parentId: string; config: ImageRunConfig; createdBy: string }): Promise<ImageRecord> {
     await this.ready;

@@ -4,6 +4,7 @@
 //   <root>/<chain hex>/layer.json chain id, diff id, parent chain id, size
 // A layer directory appears by rename only once it is complete, and goes away
 // by rename before it is deleted, so its presence means it is whole.
+import type { IdMap } from '../core/id-map.ts';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -28,11 +29,14 @@ export interface StagedLayer {
 export class LayerStore {
   private readonly root: string;
   private readonly trash: string;
+  /** The daemon's user namespace remapping: layers are stored with host ids. */
+  readonly idMap: IdMap | undefined;
 
   /** `trash` is a scratch directory on the same file system for removals. */
-  constructor(root: string, trash: string) {
+  constructor(root: string, trash: string, idMap?: IdMap) {
     this.root = root;
     this.trash = trash;
+    this.idMap = idMap;
   }
 
   async init(): Promise<void> {
@@ -77,6 +81,7 @@ export class LayerStore {
     const { size } = await unpackLayer(tar, path.join(dir, 'diff'), {
       label: `layer ${meta.diffId}`,
       scratchFile: path.join(stagingDir, `${hexOf(meta.chainId)}.xattrs`),
+      idMap: this.idMap,
     });
     const full: LayerMeta = { ...meta, size };
     await fs.writeFile(path.join(dir, 'layer.json'), JSON.stringify(full));

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { internal, invalid, notFound } from '../core/errors.ts';
+import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
 import { hexOf } from './digest.ts';
 import { dirSize, isMountPoint, rmrf, run } from './fs-util.ts';
 import type { LayerStore } from './layer-store.ts';
@@ -24,13 +25,18 @@ export class RootfsManager {
   /** Removed rootfs still being unmounted and deleted (see remove). */
   private readonly unmounting = new Set<Promise<void>>();
 
-  constructor(root: string, layers: LayerStore) {
+  private readonly idMap: IdMap | undefined;
+
+  constructor(root: string, layers: LayerStore, idMap?: IdMap) {
     this.root = root;
     this.layers = layers;
+    this.idMap = idMap;
   }
 
   async init(): Promise<void> {
     await fs.mkdir(path.join(this.root, 'containers'), { recursive: true, mode: 0o700 });
+    // Searchable by a remapped container's processes, which walk down to their rootfs.
+    if (this.idMap) await fs.chmod(path.join(this.root, 'containers'), 0o711);
     await fs.mkdir(path.join(this.root, 'l'), { recursive: true, mode: 0o700 });
     await fs.mkdir(path.join(this.root, 'empty'), { recursive: true, mode: 0o755 });
     // Writable layers a crash left half-deleted.
@@ -68,6 +74,8 @@ export class RootfsManager {
     const dir = this.dir(containerId);
     const merged = path.join(dir, 'merged');
     for (const sub of ['upper', 'work', 'merged']) await fs.mkdir(path.join(dir, sub), { recursive: true, mode: 0o755 });
+    // The rootfs' "/" takes the upper dir's owner: the container's root, on the host.
+    if (this.idMap) await fs.chown(path.join(dir, 'upper'), hostUid(this.idMap, 0), hostGid(this.idMap, 0));
     const tmp = path.join(dir, 'layers.json.tmp');
     await fs.writeFile(tmp, JSON.stringify({ chainIds }));
     await fs.rename(tmp, path.join(dir, 'layers.json'));

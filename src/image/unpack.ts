@@ -18,6 +18,7 @@ import path from 'node:path';
 import { finished, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { BerthError, invalid } from '../core/errors.ts';
+import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
 import { describeCorruption } from './decompress.ts';
 import { dirSize } from './fs-util.ts';
 import { type XattrSetting, mknodAll, setXattrs } from './special-files.ts';
@@ -27,6 +28,8 @@ export interface UnpackOptions {
   label: string;
   /** A scratch file path outside `target` for the xattr dump. */
   scratchFile: string;
+  /** The daemon's user namespace remapping: files get host ids. */
+  idMap?: IdMap;
 }
 
 export interface UnpackResult {
@@ -43,7 +46,7 @@ const OPAQUE_MARKER = '.wh..wh..opq';
 type Header = tar.Headers & { pax?: Record<string, string> };
 
 export async function unpackLayer(source: Readable, target: string, opts: UnpackOptions): Promise<UnpackResult> {
-  const u = new Unpacker(target, opts.label);
+  const u = new Unpacker(target, opts.label, opts.idMap);
   const extract = tar.extract();
   // finished() also reports a source destroyed before this call, which no 'error' event would.
   const unwatch = finished(source, { writable: false }, (err) => {
@@ -78,9 +81,12 @@ class Unpacker {
   private readonly opaque = new Set<string>();
   private readonly xattrs = new Map<string, XattrSetting[]>();
 
-  constructor(root: string, label: string) {
+  private readonly idMap: IdMap | undefined;
+
+  constructor(root: string, label: string, idMap: IdMap | undefined) {
     this.root = root;
     this.label = label;
+    this.idMap = idMap;
   }
 
   private bad(name: string, why: string): BerthError {
@@ -109,6 +115,8 @@ class Unpacker {
       if (!st) {
         if (!create) throw this.bad(name, `${rel} does not exist in the layer`);
         await fs.mkdir(this.abs(rel), { mode: 0o755 });
+        // Implied directories belong to the container's root.
+        if (this.idMap) await fs.lchown(this.abs(rel), hostUid(this.idMap, 0), hostGid(this.idMap, 0));
       } else if (st.isSymbolicLink()) {
         throw this.bad(name, `would be written through the symlink ${rel}`);
       } else if (!st.isDirectory()) {
@@ -177,8 +185,8 @@ class Unpacker {
     await this.ensureParents(name, parts, true);
     const abs = this.abs(rel);
     const mode = (h.mode ?? 0o644) & 0o7777;
-    const uid = h.uid ?? 0;
-    const gid = h.gid ?? 0;
+    const uid = hostUid(this.idMap, h.uid ?? 0);
+    const gid = hostGid(this.idMap, h.gid ?? 0);
     const mtime = h.mtime ?? new Date(0);
 
     switch (h.type) {

@@ -16,8 +16,8 @@ import { macFromIp, parseCidr, parseIp } from './cidr.ts';
 import { EmbeddedDns } from './dns-server.ts';
 import { ipBatch, mustTool, tool } from './exec.ts';
 import { Firewall, purgeFirewall, type PublishedPort } from './firewall.ts';
+import { createUsernsNetns, NETNS_DIR, removeUsernsFile, usernsFilesOf } from './userns-netns.ts';
 
-const NETNS_DIR = '/run/netns';
 
 type Holder = net.Server | dgram.Socket;
 
@@ -167,7 +167,8 @@ export class LocalNetwork implements NetworkApi {
         sb.holders.push(holder);
         sb.spec.ports.push({ ...p, hostPort: port, hostPortEnd: undefined });
       }
-      await ipBatch([`netns add ${netns}`, ...spec.endpoints.flatMap((ep) => this.hostSide(spec.containerId, ep, netns))]);
+      if (spec.idMap) await createUsernsNetns(netns, spec.idMap);
+      await ipBatch([...(spec.idMap ? [] : [`netns add ${netns}`]), ...spec.endpoints.flatMap((ep) => this.hostSide(spec.containerId, ep, netns))]);
       this.sandboxes.set(spec.containerId, sb);
     } catch (err) {
       await this.undoSandbox(sb);
@@ -296,6 +297,7 @@ export class LocalNetwork implements NetworkApi {
     // One ip process (-force: a veth already gone must not keep the namespace).
     const lines = [...endpoints.map((ep) => `link del ${this.vethName(containerId, ep.ifName)}`), `netns del ${netns}`];
     await tool('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
+    await removeUsernsFile(netns);
   }
 
   async restore(nets: NetworkSpec[], sandboxes: SandboxSpec[]): Promise<void> {
@@ -307,6 +309,7 @@ export class LocalNetwork implements NetworkApi {
       if (!name.startsWith(`${this.tag}-`) || wantedNs.has(name)) continue;
       await tool('ip', ['netns', 'del', name]);
     }
+    for (const name of await usernsFilesOf(this.tag)) if (!wantedNs.has(name)) await removeUsernsFile(name);
     for (const [netns, spec] of wantedNs) {
       const sb: Sandbox = { spec: { ...spec, ports: [] }, netns, holders: [] };
       for (const p of spec.ports) {
@@ -385,6 +388,7 @@ export async function purgeNetworkTag(tag: string): Promise<void> {
   for (const name of await fs.readdir(NETNS_DIR).catch(() => [] as string[])) {
     if (name.startsWith(`${tag}-`)) await tool('ip', ['netns', 'del', name]);
   }
+  for (const name of await usernsFilesOf(tag)) await removeUsernsFile(name);
   const links = JSON.parse((await tool('ip', ['-j', 'link', 'show', 'type', 'bridge'])).stdout || '[]') as { ifname: string }[];
   for (const l of links) if (l.ifname === `${tag}0` || l.ifname.startsWith(`${tag}-`)) await tool('ip', ['link', 'del', l.ifname]);
   await purgeFirewall(tag);

@@ -3,6 +3,7 @@
 // needed to answer state() after a restart is on disk: runc's state under
 // <runRoot>/runc, conmon's exit files under <runRoot>/exits, Berth's notes in
 // the bundle.
+import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -54,6 +55,8 @@ export interface ConmonRuntimeOptions {
   conmon?: string;
   /** berth-exec (src/runtime/native), the fast path of exec without a TTY; runc exec without it. */
   execHelper?: string;
+  /** The daemon's --userns-remap. */
+  idMap?: IdMap;
 }
 
 /** What Berth remembers about a container beside its OCI bundle. */
@@ -105,6 +108,7 @@ export class ConmonRuntime implements RuntimeApi {
   private readonly cgroupParent: string;
   private readonly conmon: string;
   private readonly execHelper: HelperLauncher | undefined;
+  private readonly idMap: IdMap | undefined;
   private readonly listeners: ((id: string, exit: ExitInfo) => void)[] = [];
   /** Awaited after the create and before the container's process may run (the agent: its network's wiring). */
   beforeRun: ((id: string) => Promise<void>) | undefined = undefined;
@@ -129,6 +133,7 @@ export class ConmonRuntime implements RuntimeApi {
     this.cgroupParent = opts.cgroupParent.replace(/^\/+|\/+$/g, '') || 'berth';
     this.conmon = opts.conmon ?? 'conmon';
     this.execHelper = opts.execHelper ? new HelperLauncher(opts.execHelper) : undefined;
+    this.idMap = opts.idMap;
   }
 
   private ensureDirs(): Promise<void> {
@@ -214,6 +219,7 @@ export class ConmonRuntime implements RuntimeApi {
       seccomp: true,
       availableCapabilities: boundingCapabilities(),
       initPath: hc.Init === true ? await initBinary() : undefined,
+      idMap: this.idMap,
     });
     const hostname = containerHostname(container) || (await fs.readFile('/etc/hostname', 'utf8').catch(() => 'localhost')).trim();
     const meta: BundleMeta = {
@@ -228,7 +234,9 @@ export class ConmonRuntime implements RuntimeApi {
       log,
     };
     try {
-      await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+      // A remapped container's root reaches its hostname, hosts and resolv.conf files, and may write them (as in Docker).
+      const remapped = spec.linux.uidMappings !== undefined;
+      await fs.mkdir(bundle, { recursive: true, mode: remapped ? 0o711 : 0o700 });
       await fs.mkdir(this.paths.persist(id), { recursive: true, mode: 0o700 });
       await fs.writeFile(path.join(bundle, 'hostname'), hostnameFile(hostname), { mode: 0o644 });
       await fs.writeFile(
@@ -243,6 +251,9 @@ export class ConmonRuntime implements RuntimeApi {
         await resolvConfFile({ dns: hc.Dns, dnsSearch: hc.DnsSearch as string[] | undefined, dnsOptions: hc.DnsOptions as string[] | undefined }),
         { mode: 0o644 },
       );
+      if (remapped) {
+        for (const f of ['hostname', 'hosts', 'resolv.conf']) await fs.chown(path.join(bundle, f), hostUid(this.idMap, 0), hostGid(this.idMap, 0));
+      }
       await writeFileAtomic(this.paths.config(id), JSON.stringify(spec, null, 2));
       await writeFileAtomic(this.paths.meta(id), JSON.stringify(meta, null, 2));
     } catch (err) {

@@ -4,12 +4,13 @@
 import path from 'node:path';
 import type { ContainerRecord, ImageRunConfig, MountPoint } from '../core/types.ts';
 import { invalid } from '../core/errors.ts';
+import type { IdMap } from '../core/id-map.ts';
 import { capabilitySet } from './capabilities.ts';
 import { deviceCgroupRules, type MappedDevices } from './devices.ts';
 import { defaultSeccompProfile } from './seccomp.ts';
 import { parseProfile, resolveProfile, type SeccompProfile } from './seccomp-profile.ts';
 import type { ExecUser } from './user.ts';
-import type { OciDevice, OciDeviceRule, OciMount, OciNamespace, OciResources, OciRlimit, OciSeccomp, OciSpec } from './oci-types.ts';
+import type { OciDevice, OciDeviceRule, OciIdMapping, OciMount, OciNamespace, OciResources, OciRlimit, OciSeccomp, OciSpec } from './oci-types.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
@@ -61,6 +62,8 @@ export interface SpecInputs {
   seccomp: boolean;
   /** A static init (tini) on the host, for --init: mounted as /sbin/docker-init and run as PID 1. */
   initPath?: string;
+  /** The daemon's --userns-remap: the container gets a user namespace (unless --userns=host). */
+  idMap?: IdMap;
 }
 
 export const INIT_DESTINATION = '/sbin/docker-init';
@@ -211,9 +214,10 @@ function rlimits(c: ContainerRecord, defaultNofile: number): OciRlimit[] {
   return out;
 }
 
-function namespaces(c: ContainerRecord): OciNamespace[] {
+function namespaces(c: ContainerRecord, userns: boolean): OciNamespace[] {
   const hc = c.HostConfig;
   const ns: OciNamespace[] = [{ type: 'mount' }];
+  if (userns) ns.push({ type: 'user' });
   if (hc.PidMode !== 'host') ns.push({ type: 'pid' });
   if (hc.IpcMode !== 'host') ns.push({ type: 'ipc' });
   if (hc.UTSMode !== 'host' && hc.NetworkMode !== 'host') ns.push({ type: 'uts' });
@@ -223,6 +227,36 @@ function namespaces(c: ContainerRecord): OciNamespace[] {
     ns.push(netnsPath ? { type: 'network', path: netnsPath } : { type: 'network' });
   }
   return ns;
+}
+
+/**
+ * A new user namespace does not own a network namespace it joins (one Berth
+ * prepared, or another container's), and only an owner may mount sysfs: a
+ * remapped container that joins one gets the host's /sys bound read-only
+ * instead (as Docker does for a remapped container sharing a network
+ * namespace). Returns whether the mounts changed.
+ */
+export function fitSysMount(spec: OciSpec): boolean {
+  const ns = spec.linux.namespaces;
+  // Joining the user namespace that owns the network namespace (userns-netns.ts) keeps sysfs mountable.
+  const joined = ns.some((n) => n.type === 'user' && !n.path) && ns.some((n) => n.type === 'network' && n.path);
+  const i = spec.mounts.findIndex((m) => m.destination === '/sys');
+  if (i < 0) return false;
+  const want: OciMount = joined
+    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] };
+  if (spec.mounts[i].type === want.type) return false;
+  spec.mounts[i] = want;
+  return true;
+}
+
+/** Docker's userns-remap: one range each for uids and gids, container id 0 at the range's base; --userns=host opts out. */
+function usernsMappings(idMap: IdMap | undefined, mode: unknown): { uidMappings: OciIdMapping[]; gidMappings: OciIdMapping[] } | undefined {
+  if (!idMap || mode === 'host') return undefined;
+  return {
+    uidMappings: [{ containerID: 0, hostID: idMap.uid.base, size: idMap.uid.size }],
+    gidMappings: [{ containerID: 0, hostID: idMap.gid.base, size: idMap.gid.size }],
+  };
 }
 
 /** Privileged containers have every host device already: only mappings to another path add a node. */
@@ -284,6 +318,7 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
   if (!c.Path) throw invalid('No command specified');
 
   const mounts = dockerMounts({ privileged, shmSize: hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : DEFAULT_SHM_SIZE });
+  const userns = usernsMappings(inp.idMap, hc.UsernsMode);
   const etcOpts = ['rbind', 'rprivate', hc.ReadonlyRootfs ? 'ro' : 'rw'];
   if (hc.NetworkMode !== 'host') {
     mounts.push({ destination: '/etc/hostname', type: 'bind', source: path.join(inp.bundleDir, 'hostname'), options: etcOpts });
@@ -327,7 +362,8 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
     ...(hostname && c.Config.Domainname ? { domainname: c.Config.Domainname } : {}),
     mounts: allMounts,
     linux: {
-      namespaces: namespaces(c),
+      namespaces: namespaces(c, userns !== undefined),
+      ...userns,
       cgroupsPath: `/${(typeof hc.CgroupParent === 'string' && hc.CgroupParent ? hc.CgroupParent : inp.cgroupParent).replace(/^\/+|\/+$/g, '')}/${c.Id}`,
       resources: resources(c, privileged, inp.mappedDevices?.rules),
       ...(Object.keys(sysctl).length ? { sysctl } : {}),
@@ -338,5 +374,6 @@ export function buildOciSpec(inp: SpecInputs): OciSpec {
     },
   };
   if (!path.posix.isAbsolute(spec.process.cwd)) throw invalid(`the working directory '${spec.process.cwd}' is invalid, it needs to be an absolute path`);
+  fitSysMount(spec);
   return spec;
 }

@@ -89,6 +89,8 @@ export interface OciSpec {
   annotations?: Record<string, string>;
   linux: {
     namespaces: OciNamespace[];
+    uidMappings?: OciIdMapping[];
+    gidMappings?: OciIdMapping[];
     devices?: OciDevice[];
     cgroupsPath: string;
     resources: OciResources;
@@ -97,4 +99,10 @@ export interface OciSpec {
     readonlyPaths?: string[];
     seccomp?: OciSeccomp;
   };
+}
+
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }

@@ -6,6 +6,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ContainerRecord } from '../core/types.ts';
 import { hostsFile, resolvConfFile } from './etc-files.ts';
+import { usernsFileFor } from '../network/userns-netns.ts';
+import { fitSysMount } from './oci-spec.ts';
 import type { OciSpec } from './oci-types.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 
@@ -18,8 +20,22 @@ export async function applySandbox(bundle: string, c: ContainerRecord): Promise<
   const list = spec.linux.namespaces ?? [];
   const i = list.findIndex((n) => n.type === 'network');
   const want = ns.SandboxKey ? { type: 'network' as const, path: ns.SandboxKey } : { type: 'network' as const };
+  let changed = false;
   if (i >= 0 && (list[i].path ?? '') !== (want.path ?? '')) {
     list[i] = want;
+    changed = true;
+  }
+  // A remapped container joins the user namespace that owns its network namespace (userns-netns.ts).
+  const u = list.findIndex((n) => n.type === 'user');
+  if (u >= 0) {
+    const owner = want.path && (await exists(usernsFileFor(want.path))) ? usernsFileFor(want.path) : undefined;
+    if (list[u].path !== owner) {
+      list[u] = owner ? { type: 'user', path: owner } : { type: 'user' };
+      changed = true;
+    }
+  }
+  if (changed) {
+    fitSysMount(spec);
     await writeFileAtomic(configPath, JSON.stringify(spec, null, 2));
   }
   if (hc.NetworkMode?.startsWith('container:')) return;
@@ -51,4 +67,11 @@ export async function writeHosts(bundle: string, c: ContainerRecord): Promise<vo
   const names = c.Config.Domainname ? `${hostname}.${c.Config.Domainname} ${hostname}` : hostname;
   const hosts = hostsFile({ hostname: names, ips: endpoints.map((e) => e.IPAddress), extraHosts });
   await fs.writeFile(path.join(bundle, 'hosts'), hosts, { mode: 0o644 });
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 }

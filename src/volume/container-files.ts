@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContainerFsRef, FilesApi, PathStat } from '../agent/agent-api.ts';
 import { invalid, notFound } from '../core/errors.ts';
+import type { IdMap } from '../core/id-map.ts';
 import { cleanContainerPath, ContainerFs } from './container-fs.ts';
 import { extractInto } from './tar-extract.ts';
 import { packTree } from './tar-pack.ts';
@@ -48,13 +49,15 @@ function parsePath(raw: string): { clean: string; followLast: boolean; base: str
 
 export class ContainerFiles implements FilesApi {
   private readonly rootfsOf: (containerId: string) => string;
+  private readonly idMap: IdMap | undefined;
 
-  constructor(rootfsOf: (containerId: string) => string) {
+  constructor(rootfsOf: (containerId: string) => string, idMap?: IdMap) {
     this.rootfsOf = rootfsOf;
+    this.idMap = idMap;
   }
 
   private view(ref: ContainerFsRef): ContainerFs {
-    return ContainerFs.fromMountPoints(this.rootfsOf(ref.containerId), ref.mounts, ref.readonlyRootfs);
+    return ContainerFs.fromMountPoints(this.rootfsOf(ref.containerId), ref.mounts, ref.readonlyRootfs, this.idMap);
   }
 
   private statResolved(view: ContainerFs, ref: ContainerFsRef, raw: string): { stat: PathStat; resolved: string; st: Stats } {
@@ -110,7 +113,7 @@ export class ContainerFiles implements FilesApi {
   }
 
   async exportRootfs(containerId: string): Promise<Readable> {
-    const view = new ContainerFs(this.rootfsOf(containerId), []);
+    const view = new ContainerFs(this.rootfsOf(containerId), [], { idMap: this.idMap });
     return packTree(view, { source: '/', rebase: '' });
   }
 }

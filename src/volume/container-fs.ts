@@ -12,6 +12,7 @@
 import { closeSync, constants, lstatSync, openSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../core/errors.ts';
+import type { IdMap } from '../core/id-map.ts';
 import type { MountPoint } from '../core/types.ts';
 
 const MAX_LINKS = 40; // Linux's own limit on symlinks followed in one lookup
@@ -47,14 +48,17 @@ function errno(err: unknown): string | undefined {
 
 export class ContainerFs {
   readonly rootfs: string;
+  /** The daemon's user namespace remapping: files on the host carry host ids, archives the container's. */
+  readonly idMap: IdMap | undefined;
   private readonly rootRw: boolean;
   /** Longest destination first, so that nested mounts win. */
   private readonly mounts: FsMount[];
   /** Container directory -> open descriptor; Map order is use order (oldest first). */
   private readonly dirs = new Map<string, number>();
 
-  constructor(rootfs: string, mounts: FsMount[], opts: { readonlyRootfs?: boolean } = {}) {
+  constructor(rootfs: string, mounts: FsMount[], opts: { readonlyRootfs?: boolean; idMap?: IdMap } = {}) {
     this.rootfs = rootfs;
+    this.idMap = opts.idMap;
     this.rootRw = !opts.readonlyRootfs;
     this.mounts = mounts
       .filter((m) => m.source !== '')
@@ -63,11 +67,11 @@ export class ContainerFs {
   }
 
   /** The bind-like mounts of a container (tmpfs mounts only exist inside a running container). */
-  static fromMountPoints(rootfs: string, mounts: MountPoint[], readonlyRootfs: boolean): ContainerFs {
+  static fromMountPoints(rootfs: string, mounts: MountPoint[], readonlyRootfs: boolean, idMap?: IdMap): ContainerFs {
     return new ContainerFs(
       rootfs,
       mounts.filter((m) => m.Type !== 'tmpfs' && m.Source).map((m) => ({ destination: m.Destination, source: m.Source, rw: m.RW })),
-      { readonlyRootfs },
+      { readonlyRootfs, idMap },
     );
   }
 

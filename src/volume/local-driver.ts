@@ -1,6 +1,7 @@
 // Docker's "local" volume driver: a directory <root>/<name>/_data, or, with
 // -o type/device/o, whatever `mount -t type -o o device` gives (a tmpfs, a
 // bind of a host directory, a block device), mounted on first use.
+import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -21,9 +22,19 @@ async function isMountPoint(p: string): Promise<boolean> {
 export class LocalDriver implements VolumeDriver {
   readonly name = 'local';
   private readonly root: string;
+  private readonly idMap: IdMap | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, idMap?: IdMap) {
     this.root = root;
+    this.idMap = idMap;
+  }
+
+  /** A volume's directory, made (owned by the container's root, remapped or not) when missing. */
+  private async ensureDataDir(name: string): Promise<string> {
+    const dir = this.dataDir(name);
+    const made = await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    if (made !== undefined && this.idMap) await fs.chown(dir, hostUid(this.idMap, 0), hostGid(this.idMap, 0));
+    return dir;
   }
 
   async init(): Promise<void> {
@@ -51,14 +62,11 @@ export class LocalDriver implements VolumeDriver {
   }
 
   async create(name: string, _opts: Record<string, string>): Promise<string> {
-    const dir = this.dataDir(name);
-    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
-    return dir;
+    return this.ensureDataDir(name);
   }
 
   async mount(vol: VolumeRecord): Promise<string> {
-    const dir = this.dataDir(vol.Name);
-    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    const dir = await this.ensureDataDir(vol.Name);
     const opts = vol.Options ?? {};
     if (opts.type === undefined || (await isMountPoint(dir))) return dir;
     let o = opts.o ?? '';

@@ -13,6 +13,7 @@ import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fut
 import path from 'node:path';
 import { finished, type Readable } from 'node:stream';
 import { BerthError, invalid } from '../core/errors.ts';
+import { hostGid, hostUid } from '../core/id-map.ts';
 import { TarReader, type TarEntry, type TarHandler } from '../image/tar-reader.ts';
 import type { ContainerFs, HostLocation } from './container-fs.ts';
 
@@ -116,7 +117,7 @@ class Extractor implements TarHandler {
       this.writable(this.view.locate(dir));
       const at = this.view.at(dir);
       mkdirSync(at, { mode: 0o755 });
-      if (!this.opts.copyUIDGID) lchownSync(at, 0, 0);
+      if (!this.opts.copyUIDGID) lchownSync(at, hostUid(this.view.idMap, 0), hostGid(this.view.idMap, 0));
     } else if (!st.isDirectory()) {
       throw this.bad(name, `${cparent} is not a directory`);
     }
@@ -182,8 +183,8 @@ class Extractor implements TarHandler {
     const parent = this.parentDir(name, path.posix.dirname(ctarget));
     const cpath = path.posix.join(parent, path.posix.basename(ctarget));
     this.writable(this.view.locate(cpath));
-    const uid = this.opts.copyUIDGID ? e.uid : 0;
-    const gid = this.opts.copyUIDGID ? e.gid : 0;
+    const uid = hostUid(this.view.idMap, this.opts.copyUIDGID ? e.uid : 0);
+    const gid = hostGid(this.view.idMap, this.opts.copyUIDGID ? e.gid : 0);
     const mode = e.mode & 0o7777;
     const mtime = e.mtime;
     switch (e.type) {

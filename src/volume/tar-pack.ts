@@ -11,6 +11,7 @@ import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, t
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { deviceNumbers, TarWriter, type TarType } from '../image/tar-writer.ts';
+import { containerGid, containerUid } from '../core/id-map.ts';
 import type { ContainerFs } from './container-fs.ts';
 
 export interface PackOptions {
@@ -72,7 +73,7 @@ function* walkTree(view: ContainerFs, opts: PackOptions): Generator<Buffer[]> {
     }
     const type = entryType(st);
     if (!type) continue;
-    const base = { name: type === 'directory' ? `${name}/` : name, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+    const base = { name: type === 'directory' ? `${name}/` : name, type, mode: st.mode & 0o7777, uid: containerUid(view.idMap, st.uid), gid: containerGid(view.idMap, st.gid), mtime: Math.floor(st.mtimeMs / 1000) };
     if (type === 'file') {
       if (st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;

@@ -1,6 +1,7 @@
 // The node's volumes: records in the Store (kind "volume", key: name), data
 // wherever the volume's driver keeps it (local: <dataRoot>/volumes/<name>/_data),
 // and the preparation of a container's mounts before its bundle is written.
+import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { promisify } from 'node:util';
@@ -24,9 +25,12 @@ export class VolumeStore implements VolumeApi {
   /** Volume creation and removal one at a time per name. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(opts: { root: string; store: Store }) {
+  private readonly idMap: IdMap | undefined;
+
+  constructor(opts: { root: string; store: Store; idMap?: IdMap }) {
     this.store = opts.store;
-    const local = new LocalDriver(opts.root);
+    this.idMap = opts.idMap;
+    const local = new LocalDriver(opts.root, opts.idMap);
     this.drivers.set(local.name, local);
     this.ready = local.init();
     this.ready.catch(() => undefined);
@@ -120,7 +124,9 @@ export class VolumeStore implements VolumeApi {
         const st = await fs.stat(m.Source).catch(() => undefined);
         if (!st) {
           if (!m.CreateSource) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
-          await fs.mkdir(m.Source, { recursive: true, mode: 0o755 });
+          // As Docker: the directory -v makes belongs to the container's root.
+          const made = await fs.mkdir(m.Source, { recursive: true, mode: 0o755 });
+          if (made !== undefined && this.idMap) await fs.chown(m.Source, hostUid(this.idMap, 0), hostGid(this.idMap, 0));
         }
         out.push(m);
       } else if (m.Type === 'volume') {

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -133,6 +133,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<Daemon> {
   const dockerConfig = path.join(dir, 'docker-config');
   const logFile = path.join(dir, 'daemon.log');
   await Promise.all([mkdir(dataRoot, { mode: 0o711 }), mkdir(runRoot, { mode: 0o711 }), mkdir(dockerConfig)]);
+  // A remapped container's processes walk down to their rootfs under it (mkdtemp makes it 0700).
+  if (opts.args?.includes('--userns-remap')) await chmod(dir, 0o711);
   const socket = path.join(runRoot, 'docker.sock');
   const cgroupParent = path.basename(dir);
   // Bridges, namespaces and chains of its own: concurrent test daemons never share them.

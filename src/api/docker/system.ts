@@ -101,7 +101,7 @@ export function systemRoutes(r: Routes, deps: { agent: Agent; containers: Contai
       ContainerdCommit: { ID: '' },
       RuncCommit: { ID: '' },
       InitCommit: { ID: '' },
-      SecurityOptions: ['name=seccomp,profile=builtin'],
+      SecurityOptions: ['name=seccomp,profile=builtin', ...(node.idMap ? ['name=userns'] : [])],
       Warnings: [],
     });
   });
