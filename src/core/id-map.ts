@@ -13,8 +13,6 @@ export interface IdRange {
 export interface IdMap {
   uid: IdRange;
   gid: IdRange;
-  /** The remap user's name, as `docker info` shows it. */
-  user: string;
 }
 
 function toHost(r: IdRange, id: number, what: string): number {

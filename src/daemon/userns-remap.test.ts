@@ -20,7 +20,7 @@ describe('subordinate id ranges', () => {
 });
 
 describe('id mapping', () => {
-  const m: IdMap = { uid: { base: 300000, size: 65536 }, gid: { base: 400000, size: 1000 }, user: 'x' };
+  const m: IdMap = { uid: { base: 300000, size: 65536 }, gid: { base: 400000, size: 1000 } };
 
   it('shifts container ids to host ids and back; unmapped host ids are the overflow id', () => {
     assert.equal(hostUid(m, 0), 300000);

@@ -87,5 +87,5 @@ export async function resolveRemap(value: string, files = { subuid: '/etc/subuid
   if (!uid) throw new Error(`--userns-remap ${value}: ${files.subuid} has no range for ${user.name}`);
   const gid = subRange(readText(files.subgid), group);
   if (!gid) throw new Error(`--userns-remap ${value}: ${files.subgid} has no range for ${group.name}`);
-  return { uid, gid, user: user.name };
+  return { uid, gid };
 }
