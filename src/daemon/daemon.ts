@@ -44,6 +44,7 @@ import type { DaemonConfig } from './config.ts';
 import { loadTlsMaterial, tcpAddress } from './tls-listen.ts';
 import { setInflateLimits } from '../image/decompress.ts';
 import { resolveRemap } from './userns-remap.ts';
+import { collectWhenIdle } from './idle-gc.ts';
 
 export const VERSION = '0.1.0';
 
@@ -154,9 +155,11 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     }
   }
 
+  const stopIdleGc = collectWhenIdle(() => server.requestCount);
   return {
     socket: config.socket,
     async stop() {
+      stopIdleGc();
       await server.close();
       health.close();
       containers.close();
@@ -167,7 +170,6 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   };
 }
 
-/** A stable id for this daemon's data root. */
 /**
  * A remapped container's processes (runc's init first) walk down to its
  * rootfs under the data root: every directory above must let "others" pass.
@@ -183,6 +185,7 @@ function searchableByRemappedRoot(dataRoot: string): void {
   }
 }
 
+/** A stable id for this daemon's data root. */
 function daemonId(dataRoot: string): string {
   const file = path.join(dataRoot, 'daemon-id');
   try {

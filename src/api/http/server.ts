@@ -35,6 +35,8 @@ export class ApiServer implements Routes {
   private readonly extra: http.Server[] = [];
   private readonly log: Logger;
   private readonly baseHeaders: Record<string, string>;
+  /** Requests received so far (the daemon's idle collection watches it). */
+  requestCount = 0;
 
   constructor(opts: { log: Logger; serverHeader: string }) {
     this.log = opts.log;
@@ -54,8 +56,12 @@ export class ApiServer implements Routes {
       ? // allowHalfOpen: a client ends its stdin of an attach with TLS close_notify and still reads the output.
         https.createServer({ ...options, allowHalfOpen: true, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true })
       : http.createServer(options);
-    server.on('request', (req, res) => void this.dispatch(req, res, undefined));
+    server.on('request', (req, res) => {
+      this.requestCount++;
+      void this.dispatch(req, res, undefined);
+    });
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.requestCount++;
       if (head.length > 0) socket.unshift(head);
       void this.dispatch(req, undefined, socket);
     });
