@@ -53,3 +53,33 @@ test('watchers see committed changes in order', async () => {
   assert.deepEqual(seen, ['image/x:put', 'image/x:deleted']);
   await s.close();
 });
+
+test('listed kinds answer from memory exactly as the database does, across commits, failed transactions and reopening', async () => {
+  const file = path.join(dir, 'd.db');
+  const s = new SqliteStore(file);
+  await s.put('container', 'b', { n: 1 });
+  assert.deepEqual((await s.list('container')).map((x) => x.key), ['b'], 'the first list loads the kind');
+  await s.txn([
+    { op: 'put', kind: 'container', key: 'a', value: { n: 2 } },
+    { op: 'put', kind: 'container', key: 'c', value: { n: 3 } },
+    { op: 'delete', kind: 'container', key: 'b' },
+  ]);
+  await assert.rejects(
+    s.txn([
+      { op: 'put', kind: 'container', key: 'd', value: {} },
+      { op: 'put', kind: 'container', key: 'a', value: { n: 9 }, ifVersion: 12345 },
+    ]),
+    (err) => isKind(err, 'conflict'),
+  );
+  const fromMemory = await s.list<{ n: number }>('container');
+  assert.deepEqual(fromMemory.map((x) => [x.key, x.value.n]), [['a', 2], ['c', 3]], 'committed writes only, in key order');
+  assert.deepEqual((await s.get('container', 'a'))?.value, { n: 2 });
+  assert.equal(await s.get('container', 'd'), undefined);
+  // Callers may change what they got without touching what the store holds.
+  fromMemory[0].value.n = 100;
+  assert.deepEqual((await s.get('container', 'a'))?.value, { n: 2 });
+  await s.close();
+  const reopened = new SqliteStore(file);
+  assert.deepEqual((await reopened.list('container')).map((x) => [x.key, x.version]), fromMemory.map((x) => [x.key, x.version]));
+  await reopened.close();
+});
