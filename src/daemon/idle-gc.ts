@@ -8,8 +8,8 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-const CHECK_MS = 1000;
-const QUIET_MS = 2000;
+const CHECK_MS = 250;
+const QUIET_MS = 500;
 const MIN_GROWTH = 16 * 1024 * 1024;
 
 /** The gc() that --expose-gc gives, without requiring the flag on the command line. */
