@@ -155,7 +155,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     }
   }
 
-  const stopIdleGc = collectWhenIdle(() => server.requestCount);
+  const stopIdleGc = collectWhenIdle(() => ({ received: server.requestCount, inProgress: server.activeRequests }));
   return {
     socket: config.socket,
     async stop() {

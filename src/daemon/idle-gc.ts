@@ -2,9 +2,10 @@
 // collects the old generation only when it has grown well past its live
 // size (main.ts lets it grow to 3x, to save CPU during pulls), so after a
 // few hundred containers came and went the heap may stay at several times
-// what it holds until more work arrives. When the API has been quiet for a
-// while and the heap has grown since the last collection, one full
-// collection runs (tens of milliseconds of an idle process's time).
+// what it holds until more work arrives. When no request has arrived or been
+// in progress for a while (a long upload or an open stream keeps it busy)
+// and the heap has grown since the last collection, one full collection
+// runs (tens of milliseconds of an idle process's time).
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -18,16 +19,16 @@ function exposedGc(): () => void {
   return vm.runInNewContext('gc') as () => void;
 }
 
-/** Starts watching `activity` (a counter the API bumps per request); returns a stop function. */
-export function collectWhenIdle(activity: () => number): () => void {
+/** Starts watching the API (requests received so far, and in progress now); returns a stop function. */
+export function collectWhenIdle(activity: () => { received: number; inProgress: number }): () => void {
   const gc = exposedGc();
-  let seen = activity();
+  let seen = activity().received;
   let quietSince = Date.now();
   let afterLastGc = process.memoryUsage().heapUsed;
   const timer = setInterval(() => {
     const now = activity();
-    if (now !== seen) {
-      seen = now;
+    if (now.received !== seen || now.inProgress > 0) {
+      seen = now.received;
       quietSince = Date.now();
       return;
     }

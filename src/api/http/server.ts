@@ -35,8 +35,9 @@ export class ApiServer implements Routes {
   private readonly extra: http.Server[] = [];
   private readonly log: Logger;
   private readonly baseHeaders: Record<string, string>;
-  /** Requests received so far (the daemon's idle collection watches it). */
+  /** Requests received so far, and those still being answered (streams and hijacked connections included): the daemon's idle collection watches both. */
   requestCount = 0;
+  activeRequests = 0;
 
   constructor(opts: { log: Logger; serverHeader: string }) {
     this.log = opts.log;
@@ -58,10 +59,14 @@ export class ApiServer implements Routes {
       : http.createServer(options);
     server.on('request', (req, res) => {
       this.requestCount++;
+      this.activeRequests++;
+      res.once('close', () => this.activeRequests--);
       void this.dispatch(req, res, undefined);
     });
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.requestCount++;
+      this.activeRequests++;
+      socket.once('close', () => this.activeRequests--);
       if (head.length > 0) socket.unshift(head);
       void this.dispatch(req, undefined, socket);
     });
