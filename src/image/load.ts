@@ -80,6 +80,9 @@ export async function planLoad(archive: Archive, ctx: LoadContext): Promise<Load
   const plan: LoadPlan = { images: [], blobs: [], layers: [] };
   const stagedBlobs = new Map<string, string>(); // digest -> staged file
   const stagedChains = new Set<string>();
+  // Layers unpack side by side (each into its own staging directory): the
+  // writes of one overlap the tar parsing of another.
+  const unpacking: Promise<StagedLayer>[] = [];
   let n = 0;
 
   const stageBytes = async (digest: string, data: Buffer) => {
@@ -91,53 +94,60 @@ export async function planLoad(archive: Archive, ctx: LoadContext): Promise<Load
   };
 
   const byId = new Map<string, ImageToLoad>();
-  for (const c of candidates) {
-    const configBytes = await archive.bytes(c.configName);
-    const id = sha256(configBytes);
-    if (c.configDigest && c.configDigest !== id) {
-      throw invalid(`invalid archive: config ${c.configName} does not match its digest ${c.configDigest}`);
-    }
-    const config = parseConfig(configBytes, c.configName);
-    const diffIds = config.rootfs.diff_ids;
-    if (diffIds.length !== c.layers.length) {
-      throw invalid(
-        `invalid archive: image ${id} lists ${c.layers.length} layers but its config has ${diffIds.length} diff_ids`,
-      );
-    }
-    const chains = chainIds(diffIds);
-    for (let i = 0; i < diffIds.length; i++) {
-      const chainId = chains[i];
-      if (stagedChains.has(chainId)) continue;
-      if (await ctx.layers.has(chainId)) {
-        ctx.pin(chainId);
-        continue;
+  try {
+    for (const c of candidates) {
+      const configBytes = await archive.bytes(c.configName);
+      const id = sha256(configBytes);
+      if (c.configDigest && c.configDigest !== id) {
+        throw invalid(`invalid archive: config ${c.configName} does not match its digest ${c.configDigest}`);
       }
-      const diffId = diffIds[i];
-      let blobFile = stagedBlobs.get(diffId);
-      if (!blobFile && (await ctx.content.has(diffId))) blobFile = ctx.content.path(diffId);
-      if (!blobFile) blobFile = await stageLayerBlob(archive, c.layers[i], diffId, ctx, n++);
-      if (!stagedBlobs.has(diffId) && blobFile.startsWith(ctx.staging)) {
-        stagedBlobs.set(diffId, blobFile);
-        plan.blobs.push({ file: blobFile, digest: diffId });
+      const config = parseConfig(configBytes, c.configName);
+      const diffIds = config.rootfs.diff_ids;
+      if (diffIds.length !== c.layers.length) {
+        throw invalid(
+          `invalid archive: image ${id} lists ${c.layers.length} layers but its config has ${diffIds.length} diff_ids`,
+        );
       }
-      const staged = await ctx.layers.stage(
-        path.join(ctx.staging, 'layers'),
-        { chainId, diffId, parent: i === 0 ? '' : chains[i - 1] },
-        createReadStream(blobFile),
-      );
-      plan.layers.push(staged);
-      stagedChains.add(chainId);
+      const chains = chainIds(diffIds);
+      for (let i = 0; i < diffIds.length; i++) {
+        const chainId = chains[i];
+        if (stagedChains.has(chainId)) continue;
+        if (await ctx.layers.has(chainId)) {
+          ctx.pin(chainId);
+          continue;
+        }
+        const diffId = diffIds[i];
+        let blobFile = stagedBlobs.get(diffId);
+        if (!blobFile && (await ctx.content.has(diffId))) blobFile = ctx.content.path(diffId);
+        if (!blobFile) blobFile = await stageLayerBlob(archive, c.layers[i], diffId, ctx, n++);
+        if (!stagedBlobs.has(diffId) && blobFile.startsWith(ctx.staging)) {
+          stagedBlobs.set(diffId, blobFile);
+          plan.blobs.push({ file: blobFile, digest: diffId });
+        }
+        const staged = ctx.layers.stage(path.join(ctx.staging, 'layers'), { chainId, diffId, parent: i === 0 ? '' : chains[i - 1] }, createReadStream(blobFile));
+        staged.catch(() => undefined); // reported below, once all have ended
+        unpacking.push(staged);
+        stagedChains.add(chainId);
+      }
+      await stageBytes(id, configBytes);
+      const existing = byId.get(id);
+      if (existing) {
+        for (const t of c.tags) if (!existing.tags.includes(t)) existing.tags.push(t);
+      } else {
+        const image: ImageToLoad = { id, configBytes, config, tags: [...new Set(c.tags)], parent: c.parent };
+        byId.set(id, image);
+        plan.images.push(image);
+      }
     }
-    await stageBytes(id, configBytes);
-    const existing = byId.get(id);
-    if (existing) {
-      for (const t of c.tags) if (!existing.tags.includes(t)) existing.tags.push(t);
-    } else {
-      const image: ImageToLoad = { id, configBytes, config, tags: [...new Set(c.tags)], parent: c.parent };
-      byId.set(id, image);
-      plan.images.push(image);
-    }
+  } catch (err) {
+    await Promise.allSettled(unpacking); // none still writes into the staging directory the caller removes
+    throw err;
   }
+  // Every unpack has ended before an error is reported: the caller then removes the staging directory.
+  const unpacked = await Promise.allSettled(unpacking);
+  const failed = unpacked.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  for (const r of unpacked) if (r.status === 'fulfilled') plan.layers.push(r.value);
   // A tag named twice in one archive ends on the last image that names it.
   const owner = new Map<string, ImageToLoad>();
   for (const img of plan.images) for (const t of img.tags) owner.set(t, img);
