@@ -34,7 +34,12 @@ describe('observing and controlling containers', () => {
   it('top lists the container processes only, with ps options', async () => {
     const name = uniqueName('top');
     assert.equal((await d.docker(['run', '-d', '--name', name, image, 'sh', '-c', 'sleep 1001 & sleep 1002'])).code, 0);
-    const r = await d.docker(['top', name]);
+    // run -d returns once the process may run: for a moment it can still be runc's init, before the exec of the command.
+    let r = await d.docker(['top', name]);
+    for (let i = 0; i < 50 && r.code === 0 && !(/sleep 1001/.test(r.stdout) && /sleep 1002/.test(r.stdout)); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      r = await d.docker(['top', name]);
+    }
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^UID\s+PID\s+PPID/);
     assert.match(r.stdout, /sleep 1001/);
