@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { isKind } from '../core/errors.ts';
+import { Gate } from './load.ts';
 import {
   type TestEnv,
   dockerArchive,
@@ -183,5 +184,29 @@ describe('load', () => {
       assert.deepEqual(listTree(env.root), before, what);
     }
     assert.deepEqual(await env.images.list(), []);
+  });
+});
+
+describe('the gate that bounds layer unpacks', () => {
+  it('runs at most its size at once, every one of them, in the order given', async () => {
+    const gate = new Gate(2);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const jobs = Array.from({ length: 7 }, (_, i) =>
+      gate.run(async () => {
+        started.push(i);
+        running++;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 5 + (i % 3)));
+        running--;
+        if (i === 3) throw new Error('job 3 failed');
+        return i;
+      }),
+    );
+    const results = await Promise.allSettled(jobs);
+    assert.equal(most, 2);
+    assert.deepEqual(started, [0, 1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed')), [0, 1, 2, 'failed', 4, 5, 6], 'a failure frees its slot too');
   });
 });

@@ -81,8 +81,10 @@ export async function planLoad(archive: Archive, ctx: LoadContext): Promise<Load
   const stagedBlobs = new Map<string, string>(); // digest -> staged file
   const stagedChains = new Set<string>();
   // Layers unpack side by side (each into its own staging directory): the
-  // writes of one overlap the tar parsing of another.
+  // writes of one overlap the tar parsing of another. A few at a time, so
+  // that an image of a hundred layers does not open them all at once.
   const unpacking: Promise<StagedLayer>[] = [];
+  const gate = new Gate(UNPACKS_AT_ONCE);
   let n = 0;
 
   const stageBytes = async (digest: string, data: Buffer) => {
@@ -124,7 +126,8 @@ export async function planLoad(archive: Archive, ctx: LoadContext): Promise<Load
           stagedBlobs.set(diffId, blobFile);
           plan.blobs.push({ file: blobFile, digest: diffId });
         }
-        const staged = ctx.layers.stage(path.join(ctx.staging, 'layers'), { chainId, diffId, parent: i === 0 ? '' : chains[i - 1] }, createReadStream(blobFile));
+        const file = blobFile;
+        const staged = gate.run(() => ctx.layers.stage(path.join(ctx.staging, 'layers'), { chainId, diffId, parent: i === 0 ? '' : chains[i - 1] }, createReadStream(file)));
         staged.catch(() => undefined); // reported below, once all have ended
         unpacking.push(staged);
         stagedChains.add(chainId);
@@ -153,6 +156,31 @@ export async function planLoad(archive: Archive, ctx: LoadContext): Promise<Load
   for (const img of plan.images) for (const t of img.tags) owner.set(t, img);
   for (const img of plan.images) img.tags = img.tags.filter((t) => owner.get(t) === img);
   return plan;
+}
+
+const UNPACKS_AT_ONCE = 4;
+
+/** Runs at most `size` of the functions given to run() at a time, the others in the order given. */
+export class Gate {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly size: number;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running < this.size) this.running++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // a finishing run hands its slot over
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
 }
 
 /** Decompresses one layer of the archive into a staged blob and checks it against its diff id. */
