@@ -9,17 +9,10 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { IdMap } from '../core/id-map.ts';
+import { type IdMap, USERNS_DIR, usernsFileFor } from '../core/id-map.ts';
 import { mustTool, tool } from './exec.ts';
 
 export const NETNS_DIR = '/run/netns';
-const USERNS_DIR = '/run/berth-userns';
-
-/** The user namespace that owns a sandbox's network namespace, by the network namespace's path. */
-export function usernsFileFor(netnsPath: string): string {
-  return path.join(USERNS_DIR, path.basename(netnsPath));
-}
-
 async function touch(file: string): Promise<void> {
   await (await fs.open(file, 'a', 0o444)).close();
 }

@@ -234,20 +234,18 @@ function namespaces(c: ContainerRecord, userns: boolean): OciNamespace[] {
  * prepared, or another container's), and only an owner may mount sysfs: a
  * remapped container that joins one gets the host's /sys bound read-only
  * instead (as Docker does for a remapped container sharing a network
- * namespace). Returns whether the mounts changed.
+ * namespace).
  */
-export function fitSysMount(spec: OciSpec): boolean {
+export function fitSysMount(spec: OciSpec): void {
   const ns = spec.linux.namespaces;
   // Joining the user namespace that owns the network namespace (userns-netns.ts) keeps sysfs mountable.
   const joined = ns.some((n) => n.type === 'user' && !n.path) && ns.some((n) => n.type === 'network' && n.path);
   const i = spec.mounts.findIndex((m) => m.destination === '/sys');
-  if (i < 0) return false;
+  if (i < 0) return;
   const want: OciMount = joined
     ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
     : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] };
-  if (spec.mounts[i].type === want.type) return false;
-  spec.mounts[i] = want;
-  return true;
+  if (spec.mounts[i].type !== want.type) spec.mounts[i] = want;
 }
 
 /** Docker's userns-remap: one range each for uids and gids, container id 0 at the range's base; --userns=host opts out. */

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ContainerRecord } from '../core/types.ts';
 import { hostsFile, resolvConfFile } from './etc-files.ts';
-import { usernsFileFor } from '../network/userns-netns.ts';
+import { usernsFileFor } from '../core/id-map.ts';
 import { fitSysMount } from './oci-spec.ts';
 import type { OciSpec } from './oci-types.ts';
 import { writeFileAtomic } from './atomic-write.ts';
@@ -28,7 +28,8 @@ export async function applySandbox(bundle: string, c: ContainerRecord): Promise<
   // A remapped container joins the user namespace that owns its network namespace (userns-netns.ts).
   const u = list.findIndex((n) => n.type === 'user');
   if (u >= 0) {
-    const owner = want.path && (await exists(usernsFileFor(want.path))) ? usernsFileFor(want.path) : undefined;
+    const file = want.path ? usernsFileFor(want.path) : undefined;
+    const owner = file && (await exists(file)) ? file : undefined;
     if (list[u].path !== owner) {
       list[u] = owner ? { type: 'user', path: owner } : { type: 'user' };
       changed = true;

@@ -19,6 +19,12 @@ async function isMountPoint(p: string): Promise<boolean> {
   return text.split('\n').some((line) => unescape(line.split(' ')[4] ?? '') === p);
 }
 
+/** Makes a directory a container mounts (and its missing parents); the one it made belongs to the container's root, remapped or not (as in Docker). */
+export async function mkdirForContainerRoot(dir: string, idMap: IdMap | undefined): Promise<void> {
+  const made = await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  if (made !== undefined && idMap) await fs.chown(dir, hostUid(idMap, 0), hostGid(idMap, 0));
+}
+
 export class LocalDriver implements VolumeDriver {
   readonly name = 'local';
   private readonly root: string;
@@ -29,11 +35,10 @@ export class LocalDriver implements VolumeDriver {
     this.idMap = idMap;
   }
 
-  /** A volume's directory, made (owned by the container's root, remapped or not) when missing. */
+  /** A volume's directory, made when missing. */
   private async ensureDataDir(name: string): Promise<string> {
     const dir = this.dataDir(name);
-    const made = await fs.mkdir(dir, { recursive: true, mode: 0o755 });
-    if (made !== undefined && this.idMap) await fs.chown(dir, hostUid(this.idMap, 0), hostGid(this.idMap, 0));
+    await mkdirForContainerRoot(dir, this.idMap);
     return dir;
   }
 

@@ -1,7 +1,7 @@
 // The node's volumes: records in the Store (kind "volume", key: name), data
 // wherever the volume's driver keeps it (local: <dataRoot>/volumes/<name>/_data),
 // and the preparation of a container's mounts before its bundle is written.
-import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
+import type { IdMap } from '../core/id-map.ts';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { promisify } from 'node:util';
@@ -12,7 +12,7 @@ import { dirSize } from '../image/fs-util.ts';
 import type { Store } from '../store/store.ts';
 import { ContainerFs } from './container-fs.ts';
 import type { VolumeDriver } from './driver.ts';
-import { LocalDriver } from './local-driver.ts';
+import { LocalDriver, mkdirForContainerRoot } from './local-driver.ts';
 
 const run = promisify(execFile);
 export const VOLUME_KIND = 'volume';
@@ -124,9 +124,7 @@ export class VolumeStore implements VolumeApi {
         const st = await fs.stat(m.Source).catch(() => undefined);
         if (!st) {
           if (!m.CreateSource) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
-          // As Docker: the directory -v makes belongs to the container's root.
-          const made = await fs.mkdir(m.Source, { recursive: true, mode: 0o755 });
-          if (made !== undefined && this.idMap) await fs.chown(m.Source, hostUid(this.idMap, 0), hostGid(this.idMap, 0));
+          await mkdirForContainerRoot(m.Source, this.idMap);
         }
         out.push(m);
       } else if (m.Type === 'volume') {
