@@ -62,12 +62,12 @@ export class ContainerFiles implements FilesApi {
 
   private statResolved(view: ContainerFs, ref: ContainerFsRef, raw: string): { stat: PathStat; resolved: string; st: Stats } {
     const p = parsePath(raw);
-    const resolved = view.resolveSync(p.clean, p.followLast);
+    const resolved = view.resolve(p.clean, p.followLast);
     const st = view.lstat(resolved);
     if (!st) throw notFound(`Could not find the file ${raw} in container ${ref.name}`);
     if (p.followLast && !st.isDirectory()) throw invalid(`not a directory: ${raw}`);
     let linkTarget = '';
-    if (st.isSymbolicLink()) linkTarget = view.resolveSync(resolved, true);
+    if (st.isSymbolicLink()) linkTarget = view.resolve(resolved, true);
     return {
       stat: { name: p.base === '.' ? path.posix.basename(resolved) || '/' : p.base, size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget },
       resolved,
@@ -100,7 +100,7 @@ export class ContainerFiles implements FilesApi {
     const view = this.view(ref);
     try {
       const p = parsePath(raw);
-      const dest = view.resolveSync(p.clean, true);
+      const dest = view.resolve(p.clean, true);
       const st = view.lstat(dest);
       if (!st) throw notFound(`Could not find the file ${raw} in container ${ref.name}`);
       if (!st.isDirectory()) throw invalid('extraction point is not a directory');

@@ -181,12 +181,7 @@ export class ContainerFs {
    * followLast false the last component stays as it is (lstat semantics).
    * Components that do not exist are joined as given.
    */
-  async resolve(cpath: string, followLast: boolean): Promise<string> {
-    return this.resolveSync(cpath, followLast);
-  }
-
-  /** resolve() without a thread-pool round trip per component (extraction calls it for every new directory). */
-  resolveSync(cpath: string, followLast: boolean): string {
+  resolve(cpath: string, followLast: boolean): string {
     const pending = cleanContainerPath(cpath).split('/').filter(Boolean);
     let done = '/';
     let links = 0;

@@ -107,10 +107,10 @@ class Extractor implements TarHandler {
     if (hit !== undefined) return hit;
     let dir: string;
     if (cparent === this.opts.dest || cparent === '/') {
-      dir = this.view.resolveSync(cparent, true);
+      dir = this.view.resolve(cparent, true);
     } else {
       const up = this.parentDir(name, path.posix.dirname(cparent));
-      dir = this.view.resolveSync(path.posix.join(up, path.posix.basename(cparent)), true);
+      dir = this.view.resolve(path.posix.join(up, path.posix.basename(cparent)), true);
     }
     const st = this.view.lstat(dir);
     if (!st) {

@@ -149,7 +149,7 @@ async function copyUp(image: ContainerFs, destination: string, volumeDir: string
   const entries = await fs.readdir(volumeDir).catch(() => ['?']);
   if (entries.length > 0) return;
   try {
-    const resolved = image.resolveSync(destination, true);
+    const resolved = image.resolve(destination, true);
     const st = image.lstat(resolved);
     if (!st?.isDirectory()) return;
     // cp -a never follows symlinks in the source (-P) and keeps owners, modes, times and xattrs;
