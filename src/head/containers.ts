@@ -106,9 +106,12 @@ export class ContainerService {
     }
   }
 
-  /** Containers whose create finished (one being created is not listed yet). */
+  /**
+   * Containers whose create finished (one being created is not listed yet).
+   * The records are shared and frozen (see Store.listShared): read them only.
+   */
   async list(): Promise<ContainerRecord[]> {
-    return (await this.store.list<ContainerRecord>(KIND)).map((s) => s.value).filter((c) => !c.Incomplete);
+    return (await this.store.listShared<ContainerRecord>(KIND)).map((s) => s.value).filter((c) => !c.Incomplete);
   }
 
   /** Undoes a create that did not finish: it failed, or a crash cut it short. */

@@ -27,6 +27,12 @@ export interface Store {
   get<T>(kind: string, key: string): Promise<Stored<T> | undefined>;
   list<T>(kind: string, prefix?: string): Promise<Stored<T>[]>;
   /**
+   * Like list, but each value is parsed once per version and shared by every
+   * caller, deeply frozen: for paths that only read many records (docker ps).
+   * Writing to a value throws; take list() to get copies to change.
+   */
+  listShared<T>(kind: string, prefix?: string): Promise<Stored<T>[]>;
+  /**
    * Applies all operations atomically, or none. Throws a conflict error
    * (BerthError kind "conflict") naming the record whose condition failed.
    * Returns the new revision.

@@ -83,3 +83,21 @@ test('listed kinds answer from memory exactly as the database does, across commi
   assert.deepEqual((await reopened.list('container')).map((x) => [x.key, x.version]), fromMemory.map((x) => [x.key, x.version]));
   await reopened.close();
 });
+
+test('listShared hands every caller the same frozen value until the record changes', async () => {
+  const s = new SqliteStore(path.join(dir, 'shared.db'));
+  await s.put('container', 'a', { n: 1, nested: { tags: ['x'] } });
+  await s.put('container', 'b', { n: 2, nested: { tags: [] } });
+  const first = await s.listShared<{ n: number; nested: { tags: string[] } }>('container');
+  const again = await s.listShared<{ n: number; nested: { tags: string[] } }>('container');
+  assert.deepEqual(first.map((x) => [x.key, x.value.n]), [['a', 1], ['b', 2]]);
+  assert.equal(again[0].value, first[0].value, 'parsed once, shared');
+  assert.throws(() => { first[0].value.n = 5; }, TypeError, 'a shared value cannot be changed');
+  assert.throws(() => { first[0].value.nested.tags.push('y'); }, TypeError, 'nor anything inside it');
+  assert.deepEqual((await s.get('container', 'a'))?.value, { n: 1, nested: { tags: ['x'] } }, 'get still gives a fresh copy');
+  await s.put('container', 'a', { n: 3, nested: { tags: [] } });
+  const after = await s.listShared<{ n: number }>('container', 'a');
+  assert.deepEqual(after.map((x) => [x.key, x.value.n]), [['a', 3]], 'a write replaces the shared value');
+  assert.equal((await s.listShared('container'))[1].value, first[1].value, 'an unchanged record keeps its value');
+  await s.close();
+});
