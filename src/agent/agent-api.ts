@@ -221,6 +221,8 @@ export interface RuntimeApi {
   start(container: ContainerRecord): Promise<{ pid: number; startedAt: string }>;
   kill(id: string, signal: string): Promise<void>;
   state(id: string): Promise<ObservedState>;
+  /** state() of many containers at once (after a restart); ids the node has no state for are left out. */
+  states(ids: string[]): Promise<Map<string, ObservedState>>;
   /** Called once per exit of a container's process. */
   onExit(listener: (id: string, exit: ExitInfo) => void): void;
   /** Deletes the runtime state (runc delete, cgroups, bundle, logs). Kills first if it still runs. */

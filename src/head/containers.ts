@@ -7,7 +7,7 @@ import { hexId, randomName, VALID_NAME } from '../core/ids.ts';
 import { KeyedLock } from '../core/keyed-lock.ts';
 import type { Logger } from '../core/log.ts';
 import type { ContainerConfig, ContainerRecord, HostConfig } from '../core/types.ts';
-import type { Agent, ExitInfo, LogEntry, LogOptions } from '../agent/agent-api.ts';
+import type { Agent, ExitInfo, LogEntry, LogOptions, ObservedState } from '../agent/agent-api.ts';
 import type { Store } from '../store/store.ts';
 import { buildContainerRecord, checkUserns } from './container-config.ts';
 import type { EventBus } from './events.ts';
@@ -74,6 +74,11 @@ export class ContainerService {
     this.defaultRuntime = info.defaultRuntime;
     const records = (await this.store.list<ContainerRecord>(KIND)).map((s) => s.value);
     const known = new Set(await this.agent.runtime.known());
+    const live = (c: ContainerRecord) => c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting';
+    const observedAll = await this.agent.runtime.states(records.filter((c) => !c.Incomplete && live(c)).map((c) => c.Id)).catch((err) => {
+      this.log.warn('reconcile: runtime state', { error: String(err) });
+      return new Map<string, ObservedState>();
+    });
     for (const c of records) {
       if (c.Incomplete) {
         // Create was cut short before it answered: the client never got this id.
@@ -82,8 +87,8 @@ export class ContainerService {
         continue;
       }
       known.delete(c.Id);
-      if (c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting') {
-        const observed = await this.agent.runtime.state(c.Id).catch(() => ({ status: 'unknown' as const, pid: 0, exitCode: undefined, finishedAt: undefined, oomKilled: undefined }));
+      if (live(c)) {
+        const observed: ObservedState = observedAll.get(c.Id) ?? { status: 'unknown', pid: 0 };
         if (observed.status === 'running' || observed.status === 'paused') continue;
         const exit = {
           exitCode: observed.exitCode ?? 255,

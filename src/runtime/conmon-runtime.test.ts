@@ -96,6 +96,25 @@ describe('ConmonRuntime', () => {
     assert.equal(st.finishedAt, exit.finishedAt);
   });
 
+  test('states() of many containers agrees with state() of each, from one runtime list', async () => {
+    const created = record({ cmd: ['true'] });
+    await rt.create(created, rootfs, {});
+    const running = record({ cmd: ['sleep', '30'] });
+    await run(running);
+    const exited = record({ cmd: ['sh', '-c', 'exit 4'] });
+    await run(exited);
+    await waitExit(exited.Id);
+    const unknown = testId();
+    const ids = [created.Id, running.Id, exited.Id];
+    const all = await rt.states([...ids, unknown]);
+    assert.deepEqual([...all.keys()].sort(), [...ids].sort(), 'an id without runtime state is left out');
+    for (const id of ids) assert.deepEqual(all.get(id), await rt.state(id), `states() and state() of ${id}`);
+    assert.equal(all.get(running.Id)?.status, 'running');
+    assert.equal(all.get(exited.Id)?.exitCode, 4);
+    assert.deepEqual(all.get(created.Id), { status: 'created', pid: 0 }, 'created but never started');
+    for (const id of ids) await rt.delete(id);
+  });
+
   test('propagates exit codes, reports each exit once, and can start again', async () => {
     const c = record({ cmd: ['sh', '-c', 'echo run; exit 3'] });
     await run(c);

@@ -29,7 +29,7 @@ import { readK8sLog } from './k8s-log.ts';
 import { conmonLogSizeMax, logSettings, type LogSettings } from './log-config.ts';
 import { buildOciSpec, containerHostname, resources } from './oci-spec.ts';
 import { RuntimePaths } from './paths.ts';
-import { Runc } from './runc.ts';
+import { Runc, type RuncState } from './runc.ts';
 import { parseSignal } from './signals.ts';
 import { nowRfc3339, rfc3339FromNs } from './time.ts';
 import { resolveUser } from './user.ts';
@@ -428,9 +428,45 @@ export class ConmonRuntime implements RuntimeApi {
     const meta = await this.readMeta(id);
     if (!meta) throw notFound(`No such container: ${id}`);
     const runc = this.runc(meta);
+    return this.observe(id, () => runc.state(id));
+  }
+
+  /**
+   * state() of many containers, with one `runc list` per runtime instead of
+   * a `runc state` each: a restarted daemon with 500 containers forked 1,000
+   * times before it answered. Ids without runtime state, or whose state
+   * could not be read, are left out.
+   */
+  async states(ids: string[]): Promise<Map<string, ObservedState>> {
+    const listed = new Map<string, Promise<Map<string, RuncState> | undefined>>();
+    const out = new Map<string, ObservedState>();
+    await Promise.all(
+      ids.map(async (id) => {
+        const meta = await this.readMeta(id);
+        if (!meta) return;
+        const runc = this.runc(meta);
+        let all = listed.get(runc.binary);
+        if (!all) listed.set(runc.binary, (all = runc.list().catch(() => undefined)));
+        const list = all;
+        const observed = await this.observe(id, async () => {
+          const all = await list;
+          // A runtime without a usable list is asked one container at a time.
+          return all ? all.get(id) : runc.state(id);
+        }).catch(() => undefined);
+        if (observed) out.set(id, observed);
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * The exit file first, then the runtime's word (read after it, so that an
+   * exit in between shows as "stopped" and waits for the file).
+   */
+  private async observe(id: string, runtimeState: () => Promise<RuncState | undefined>): Promise<ObservedState> {
     const exit = await this.readExit(id);
     if (exit) return { status: 'exited', pid: 0, exitCode: exit.exitCode, finishedAt: exit.finishedAt, oomKilled: exit.oomKilled };
-    const st = await runc.state(id);
+    const st = await runtimeState();
     if (!st) {
       // Never started, or started and cleaned up.
       return { status: 'created', pid: 0 };
@@ -498,11 +534,16 @@ export class ConmonRuntime implements RuntimeApi {
    * it was away and follows the ones still running.
    */
   private async resumeJsonLogs(): Promise<void> {
-    for (const id of await this.known()) {
+    const ids = await this.known();
+    const observed = await this.states(ids);
+    for (const id of ids) {
       const meta = await this.readMeta(id);
       if (meta?.log.driver !== 'json-file') continue;
       const target = this.jsonTarget(id, meta.log);
-      if (await this.isRunning(id, meta)) this.jsonLogs.follow(id, target);
+      const st = observed.get(id);
+      // As isRunning: a container that runc created but did not start yet counts.
+      const running = !!st && (st.status === 'running' || st.status === 'paused' || (st.status === 'created' && st.pid > 0));
+      if (running) this.jsonLogs.follow(id, target);
       else await this.jsonLogs.catchUp(id, target).catch(() => undefined);
     }
   }

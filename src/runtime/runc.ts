@@ -70,6 +70,15 @@ export class Runc {
     return { status: parsed.status, pid: parsed.pid };
   }
 
+  /** What state() says of every container under this root, in one call (`list`). */
+  async list(): Promise<Map<string, RuncState>> {
+    const r = await this.exec(['list', '--format', 'json']);
+    if (r.code !== 0) throw internal(`${this.binary} list: ${runtimeMessage(r.stderr)}`);
+    // runc prints null for an empty or missing root, crun an empty array.
+    const parsed = JSON.parse(r.stdout.trim() || 'null') as { id: string; status: RuncState['status']; pid: number }[] | null;
+    return new Map((parsed ?? []).map((c) => [c.id, { status: c.status, pid: c.pid }]));
+  }
+
   async start(id: string): Promise<void> {
     const r = await this.exec(['start', id]);
     if (r.code !== 0) throw new BerthError('internal', runtimeMessage(r.stderr));
