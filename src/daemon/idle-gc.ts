@@ -1,22 +1,27 @@
-// A daemon at rest hands back the garbage of its last burst of work. V8
-// collects the old generation only when it has grown well past its live
-// size (main.ts lets it grow to 3x, to save CPU during pulls), so after a
-// few hundred containers came and went the heap may stay at several times
-// what it holds until more work arrives. When no request has arrived or been
-// in progress for a while (a long upload or an open stream keeps it busy)
-// and the heap has grown since the last collection, one full collection
-// runs (tens of milliseconds of an idle process's time).
+// A daemon at rest hands back the memory of its last burst of work. During a
+// burst V8 grows the young generation (up to tens of MiB of semi-spaces) and
+// lets the old one grow to 3x its live size (main.ts, to save CPU during
+// pulls); a plain full collection frees the objects but keeps those pages
+// committed, and only V8's memory reducer, seconds later, gives them back.
+// So once no request has arrived or been in progress for a while (a long
+// upload or an open stream keeps the daemon busy), and requests came since
+// the last time, a heap holding much more than it uses gets one collection
+// of the kind that also shrinks the heap (tens of milliseconds of an idle
+// process's time).
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-const CHECK_MS = 250;
+const CHECK_MS = 100;
 const QUIET_MS = 500;
-const MIN_GROWTH = 16 * 1024 * 1024;
+/** Committed but unused heap worth handing back. */
+const MIN_SLACK = 16 * 1024 * 1024;
+
+type Gc = (opts: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
 
 /** The gc() that --expose-gc gives, without requiring the flag on the command line. */
-function exposedGc(): () => void {
+function exposedGc(): Gc {
   v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
+  return vm.runInNewContext('gc') as Gc;
 }
 
 /** Starts watching the API (requests received so far, and in progress now); returns a stop function. */
@@ -24,7 +29,7 @@ export function collectWhenIdle(activity: () => { received: number; inProgress: 
   const gc = exposedGc();
   let seen = activity().received;
   let quietSince = Date.now();
-  let afterLastGc = process.memoryUsage().heapUsed;
+  let collectedAfter = -1;
   const timer = setInterval(() => {
     const now = activity();
     if (now.received !== seen || now.inProgress > 0) {
@@ -32,10 +37,13 @@ export function collectWhenIdle(activity: () => { received: number; inProgress: 
       quietSince = Date.now();
       return;
     }
-    if (Date.now() - quietSince < QUIET_MS) return;
-    if (process.memoryUsage().heapUsed - afterLastGc < MIN_GROWTH) return;
-    gc();
-    afterLastGc = process.memoryUsage().heapUsed;
+    if (Date.now() - quietSince < QUIET_MS || collectedAfter === seen) return;
+    // One look per quiet spell: a heap that stays roomy must not cost a collection every check.
+    collectedAfter = seen;
+    const { heapTotal, heapUsed } = process.memoryUsage();
+    if (heapTotal - heapUsed < MIN_SLACK) return;
+    // "last-resort" is V8's memory-reducing full collection: it also shrinks the young generation.
+    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   }, CHECK_MS);
   timer.unref();
   return () => clearInterval(timer);
