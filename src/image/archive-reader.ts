@@ -3,13 +3,13 @@
 // the file system: every regular file is written as a numbered file, and the
 // names, symlinks and hard links of the archive live only in a map. Lookups
 // resolve symlinks inside that map and refuse anything that climbs out.
-import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { invalid } from '../core/errors.ts';
 import { decompressed, describeCorruption } from './decompress.ts';
+import { writeHashed } from './content-store.ts';
 
 export interface ArchiveFile {
   file: string;
@@ -45,19 +45,8 @@ export class Archive {
         const name = normalize(h.name);
         if (h.type === 'file' || h.type === 'contiguous-file') {
           const file = path.join(dir, String(count++));
-          const hash = createHash('sha256');
-          let size = 0;
-          const fh = await fs.open(file, 'wx', 0o600);
-          try {
-            for await (const chunk of entry) {
-              hash.update(chunk);
-              size += chunk.length;
-              await fh.write(chunk);
-            }
-          } finally {
-            await fh.close();
-          }
-          archive.nodes.set(name, { kind: 'file', file: { file, size, digest: `sha256:${hash.digest('hex')}` } });
+          const { digest, size } = await writeHashed(entry, file);
+          archive.nodes.set(name, { kind: 'file', file: { file, size, digest } });
         } else if (h.type === 'symlink') {
           const target = path.posix.join(path.posix.dirname(name), h.linkname ?? '');
           if (!h.linkname || h.linkname.startsWith('/') || target.startsWith('../') || target === '..') {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hexOf } from './digest.ts';
-import { exists } from './fs-util.ts';
+import { exists, WRITE_BUFFER } from './fs-util.ts';
 
 export class ContentStore {
   private readonly dir: string;
@@ -63,7 +63,7 @@ export async function writeHashed(src: Readable, file: string): Promise<{ digest
     hash.update(chunk);
     size += chunk.length;
   });
-  await pipeline(src, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  await pipeline(src, createWriteStream(file, { flags: 'wx', mode: 0o600, highWaterMark: WRITE_BUFFER }));
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 

@@ -20,7 +20,7 @@ import tar from 'tar-stream';
 import { BerthError, invalid } from '../core/errors.ts';
 import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
 import { describeCorruption } from './decompress.ts';
-import { dirSize } from './fs-util.ts';
+import { dirSize, writeAll } from './fs-util.ts';
 import { type XattrSetting, mknodAll, setXattrs } from './special-files.ts';
 
 export interface UnpackOptions {
@@ -209,7 +209,7 @@ class Unpacker {
         await this.removeExisting(rel);
         const fh = await fs.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of body) await fh.write(chunk);
+          await writeAll(body, fh);
           await fh.chown(uid, gid);
           await fh.chmod(mode); // after chown, which clears set-id bits
           await fh.utimes(mtime, mtime);
