@@ -438,20 +438,23 @@ export class ConmonRuntime implements RuntimeApi {
    * could not be read, are left out.
    */
   async states(ids: string[]): Promise<Map<string, ObservedState>> {
-    const listed = new Map<string, Promise<Map<string, RuncState> | undefined>>();
+    // One list per runtime binary, shared by its containers; undefined when the runtime cannot list.
+    const lists = new Map<string, Promise<Map<string, RuncState> | undefined>>();
+    const listOf = (runc: Runc) => {
+      let list = lists.get(runc.binary);
+      if (!list) lists.set(runc.binary, (list = runc.list().catch(() => undefined)));
+      return list;
+    };
     const out = new Map<string, ObservedState>();
     await Promise.all(
       ids.map(async (id) => {
         const meta = await this.readMeta(id);
         if (!meta) return;
         const runc = this.runc(meta);
-        let all = listed.get(runc.binary);
-        if (!all) listed.set(runc.binary, (all = runc.list().catch(() => undefined)));
-        const list = all;
         const observed = await this.observe(id, async () => {
-          const all = await list;
+          const listed = await listOf(runc);
           // A runtime without a usable list is asked one container at a time.
-          return all ? all.get(id) : runc.state(id);
+          return listed ? listed.get(id) : runc.state(id);
         }).catch(() => undefined);
         if (observed) out.set(id, observed);
       }),
