@@ -2,22 +2,14 @@
 // -o type/device/o, whatever `mount -t type -o o device` gives (a tmpfs, a
 // bind of a host directory, a block device), mounted on first use.
 import { hostGid, hostUid, type IdMap } from '../core/id-map.ts';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { internal, invalid } from '../core/errors.ts';
 import type { VolumeRecord } from '../core/types.ts';
+import { isMountPoint, run } from '../image/fs-util.ts';
 import type { VolumeDriver } from './driver.ts';
 
-const run = promisify(execFile);
 const OPTION_KEYS = ['type', 'device', 'o', 'size'];
-
-async function isMountPoint(p: string): Promise<boolean> {
-  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return text.split('\n').some((line) => unescape(line.split(' ')[4] ?? '') === p);
-}
 
 /** Makes a directory a container mounts (and its missing parents); the one it made belongs to the container's root, remapped or not (as in Docker). */
 export async function mkdirForContainerRoot(dir: string, idMap: IdMap | undefined): Promise<void> {
