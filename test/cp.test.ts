@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import tar from 'tar-stream';
 import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
+import { tarEntries } from './helpers/tar.ts';
 
 let d: Daemon;
 let IMAGE: string;
@@ -29,33 +30,12 @@ async function makeTar(entries: (tar.Headers & { body?: string })[]): Promise<Bu
 }
 
 async function tarNames(buf: Buffer): Promise<string[]> {
-  const ex = tar.extract();
-  const names: string[] = [];
-  const done = (async () => {
-    for await (const e of ex) {
-      names.push(e.header.name);
-      e.resume();
-    }
-  })();
-  ex.end(buf);
-  await done;
-  return names;
+  return (await tarEntries(buf)).map((e) => e.header.name);
 }
 
 /** name -> contents of a tar's regular files. */
 async function tarFiles(buf: Buffer): Promise<Map<string, Buffer>> {
-  const ex = tar.extract();
-  const files = new Map<string, Buffer>();
-  const done = (async () => {
-    for await (const e of ex) {
-      const chunks: Buffer[] = [];
-      for await (const c of e) chunks.push(c as Buffer);
-      if (e.header.type === 'file') files.set(e.header.name, Buffer.concat(chunks));
-    }
-  })();
-  ex.end(buf);
-  await done;
-  return files;
+  return new Map((await tarEntries(buf)).filter((e) => e.header.type === 'file').map((e) => [e.header.name, e.body]));
 }
 
 async function inspectState(name: string): Promise<{ Status: string }> {
@@ -119,17 +99,7 @@ describe('docker cp', () => {
     // The owner on the way out, as the archive endpoint's PAX header says it.
     const res = await d.api('GET', `/containers/${c}/archive?path=${encodeURIComponent(inside)}`);
     assert.equal(res.status, 200);
-    const ex = tar.extract();
-    const owners: string[] = [];
-    const done = (async () => {
-      for await (const e of ex) {
-        const pax = (e.header as { pax?: Record<string, string> }).pax ?? {};
-        owners.push(`${pax.uid ?? e.header.uid}:${pax.gid ?? e.header.gid}`);
-        e.resume();
-      }
-    })();
-    ex.end(res.body);
-    await done;
+    const owners = (await tarEntries(res.body)).map(({ header: h }) => `${h.pax?.uid ?? h.uid}:${h.pax?.gid ?? h.gid}`);
     assert.deepEqual(owners, ['3000000:3000001']);
     await ok(['rm', '-f', c]);
   });

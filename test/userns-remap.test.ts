@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import tar from 'tar-stream';
 import type { IdRange } from '../src/core/id-map.ts';
+import { tarEntries } from './helpers/tar.ts';
 import { freeRange } from '../src/daemon/userns-remap.ts';
 import { dockerOk, startDaemon, uniqueName, type Daemon } from './helpers/daemon.ts';
 import { loadTestImage } from './helpers/images.ts';
@@ -52,17 +52,7 @@ async function pidOf(c: string): Promise<number> {
 
 /** name -> uid:gid of a tar's entries. */
 async function tarOwners(buf: Buffer): Promise<Map<string, string>> {
-  const ex = tar.extract();
-  const out = new Map<string, string>();
-  const done = (async () => {
-    for await (const e of ex) {
-      out.set(e.header.name, `${e.header.uid}:${e.header.gid}`);
-      e.resume();
-    }
-  })();
-  ex.end(buf);
-  await done;
-  return out;
+  return new Map((await tarEntries(buf)).map((e) => [e.header.name, `${e.header.uid}:${e.header.gid}`]));
 }
 
 describe('--userns-remap', () => {
@@ -127,20 +117,12 @@ describe('--userns-remap', () => {
     await ok(['commit', c, img]);
     const saved = await d!.api('GET', `/images/get?names=${img}`);
     assert.equal(saved.status, 200);
-    const ex = tar.extract();
     const owners = new Map<string, string>();
-    const done = (async () => {
-      for await (const e of ex) {
-        const chunks: Buffer[] = [];
-        for await (const b of e) chunks.push(b as Buffer);
-        const body = Buffer.concat(chunks);
-        if (e.header.name.startsWith('blobs/sha256/') && body.length > 1024 && body.subarray(257, 262).toString() === 'ustar') {
-          for (const [k, v] of await tarOwners(body)) owners.set(k, v);
-        }
+    for (const { header, body } of await tarEntries(saved.body)) {
+      if (header.name.startsWith('blobs/sha256/') && body.length > 1024 && body.subarray(257, 262).toString() === 'ustar') {
+        for (const [k, v] of await tarOwners(body)) owners.set(k, v);
       }
-    })();
-    ex.end(saved.body);
-    await done;
+    }
     assert.equal(owners.get('tmp/kept'), '4321:4322', `layer entries: ${JSON.stringify([...owners])}`);
     assert.equal(owners.get('home/mine'), '1234:1235');
     assert.equal(await ok(['run', '--rm', img, 'stat', '-c', '%u:%g', '/tmp/kept', '/home/mine']), '4321:4322\n1234:1235');
