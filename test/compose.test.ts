@@ -301,10 +301,12 @@ test('logs -f follows until the containers end; events --json reports the projec
   assert.match(follow.stdout, /talker_1 +\| one\n[^]*talker_1 +\| two/);
 
   const events = p.background(['events', '--json']);
-  // Events flow once compose has opened the stream, which it does not announce: restart until one shows.
-  for (let i = 0; i < 30 && !events.output().includes('"action": "restart"'); i++) {
+  // Events flow once compose has opened the stream, which it does not announce: restart until one
+  // whole restart shows (a stream opened mid-restart sees its restart event but not its die).
+  const seenWhole = () => events.output().includes('"action": "restart"') && events.output().includes('"action": "die"');
+  for (let i = 0; i < 30 && !seenWhole(); i++) {
     await p.ok(['restart', '-t', '1', 'other']);
-    for (let j = 0; j < 10 && !events.output().includes('"action": "restart"'); j++) await new Promise((r) => setTimeout(r, 100));
+    for (let j = 0; j < 10 && !seenWhole(); j++) await new Promise((r) => setTimeout(r, 100));
   }
   const r = await events.stop();
   const parsed = r.stdout
