@@ -1,6 +1,7 @@
 // Health checks through the real CLI: --health-* flags and the image's
 // HEALTHCHECK, State.Health in inspect, (healthy) in ps, health_status
-// events, ps --filter health=, start period, a check past its timeout.
+// events, ps --filter health=, start period, a check past its timeout, and
+// Berth's early probes of a starting container (and the flag that ends them).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -146,6 +147,58 @@ describe('health checks', () => {
     await d.docker(['rm', '-f', name]);
   });
 
+  it('probes a starting container early: healthy at its first pass, long before an interval of an hour; early failures neither count nor show', async () => {
+    const name = uniqueName('hcearly');
+    const since = (Date.now() / 1000).toFixed(3);
+    // Each probe leaves a line in /tmp/probes, so the test sees probes that the log does not show.
+    const r = await d.docker([
+      'run', '-d', '--name', name,
+      '--health-cmd', 'echo p >> /tmp/probes; cat /tmp/ok', '--health-interval', '1h', '--health-retries', '1',
+      image, 'sleep', '300',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const probes = async () => (await d.docker(['exec', name, 'sh', '-c', 'cat /tmp/probes 2>/dev/null || true'])).stdout.split('\n').filter(Boolean).length;
+    for (let i = 0; (await probes()) < 3; i++) {
+      assert.ok(i < 200, `fewer than three early probes ran: ${await probes()}`);
+      await sleep(50);
+    }
+    // Three failed probes with retries=1: on Docker's schedule one would have made it unhealthy.
+    const failing = await health(name);
+    assert.deepEqual(failing, { Status: 'starting', FailingStreak: 0, Log: [] });
+
+    assert.equal((await d.docker(['exec', name, 'sh', '-c', 'echo fine > /tmp/x && mv /tmp/x /tmp/ok'])).code, 0);
+    const healthy = await waitHealth(name, (h) => h.Status === 'healthy', 'healthy');
+    assert.equal(healthy.Log.length, 1, JSON.stringify(healthy.Log));
+    assert.equal(healthy.Log[0].ExitCode, 0);
+    assert.equal(healthy.Log[0].Output, 'fine\n');
+    const ev = await d.docker([
+      'events', '--since', since, '--until', (Date.now() / 1000 + 0.001).toFixed(3),
+      '--filter', `container=${name}`, '--filter', 'event=health_status', '--format', '{{.Action}}',
+    ]);
+    assert.deepEqual(ev.stdout.trim().split('\n'), ['health_status: healthy']);
+
+    // Healthy, it is probed on Docker's schedule only: no more early probes.
+    const after = await probes();
+    await sleep(1000);
+    assert.equal(await probes(), after, 'a healthy container was probed again before its interval');
+    await d.docker(['rm', '-f', name]);
+  });
+
+  it('keeps the schedule of a check that sets its own start interval', async () => {
+    const name = uniqueName('hcsint');
+    const r = await d.docker([
+      'run', '-d', '--name', name,
+      '--health-cmd', 'echo p >> /tmp/probes', '--health-interval', '1h', '--health-start-period', '1h', '--health-start-interval', '1h',
+      image, 'sleep', '300',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // Early probes would have run about six times in this second.
+    await sleep(1000);
+    assert.equal((await d.docker(['exec', name, 'cat', '/tmp/probes'])).code, 1, 'the check ran before its start interval');
+    assert.equal((await health(name))?.Status, 'starting');
+    await d.docker(['rm', '-f', name]);
+  });
+
   it('rejects bad health settings with Docker messages', async () => {
     const neg = await d.api('POST', '/containers/create', { Image: image, Cmd: ['true'], Healthcheck: { Test: ['CMD', 'true'], Retries: -1 } });
     assert.equal(neg.status, 400);
@@ -155,5 +208,26 @@ describe('health checks', () => {
     assert.match(tiny.json().message, /Interval in Healthcheck cannot be less than 1ms/);
     const badFilter = await d.docker(['ps', '--filter', 'health=great']);
     assert.notEqual(badFilter.code, 0);
+  });
+});
+
+describe('health checks with --no-early-health-probes', () => {
+  let plain: Daemon;
+  before(async () => {
+    plain = await startDaemon({ args: ['--no-early-health-probes'] });
+    await loadTestImage(plain, 'busybox');
+  });
+  after(() => plain?.cleanup());
+
+  it("probes on Docker's schedule only: nothing before the first interval", async () => {
+    const name = uniqueName('hcplain');
+    const r = await plain.docker(['run', '-d', '--name', name, '--health-cmd', 'echo p >> /tmp/probes', '--health-interval', '1h', image, 'sleep', '300']);
+    assert.equal(r.code, 0, r.stderr);
+    // Early probes would have run about six times in this second.
+    await sleep(1000);
+    assert.equal((await plain.docker(['exec', name, 'cat', '/tmp/probes'])).code, 1, 'the check ran before its interval');
+    const h = JSON.parse((await plain.docker(['inspect', '-f', '{{json .State.Health}}', name])).stdout);
+    assert.deepEqual(h, { Status: 'starting', FailingStreak: 0, Log: [] });
+    await plain.docker(['rm', '-f', name]);
   });
 });

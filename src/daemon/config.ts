@@ -34,6 +34,8 @@ export interface DaemonConfig {
   maxDecompressedSize: number;
   /** --userns-remap: "default", "user[:group]" or "uid[:gid]"; containers run in a user namespace mapped to its subordinate ids. */
   usernsRemap?: string;
+  /** Probe `starting` containers before their first interval (src/head/health.ts); off: Docker's schedule exactly. */
+  earlyHealthProbes: boolean;
 }
 
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
@@ -63,6 +65,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
       'registry-certs-dir': { type: 'string' },
       'max-decompressed-size': { type: 'string' },
       'userns-remap': { type: 'string' },
+      'no-early-health-probes': { type: 'boolean' },
     },
     strict: true,
   });
@@ -92,6 +95,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     registryCertsDir: values['registry-certs-dir'] ?? env.BERTH_REGISTRY_CERTS_DIR ?? '/etc/berth/certs.d',
     maxDecompressedSize: byteSize(values['max-decompressed-size'] ?? env.BERTH_MAX_DECOMPRESSED_SIZE, '--max-decompressed-size'),
     usernsRemap: (values['userns-remap'] ?? env.BERTH_USERNS_REMAP) || undefined,
+    earlyHealthProbes: !values['no-early-health-probes'] && env.BERTH_EARLY_HEALTH_PROBES !== '0',
   };
 }
 

@@ -104,7 +104,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   let networksReady = () => {};
   containers.holdRestartsUntil(new Promise<void>((r) => (networksReady = r)));
   await containers.reconcile();
-  const health = new HealthMonitor({ agent, containers, events, log });
+  const health = new HealthMonitor({ agent, containers, events, log, earlyProbes: config.earlyHealthProbes });
   await health.init();
   await networks.init();
   networksReady();
