@@ -106,6 +106,43 @@ describe('docker build', () => {
     await ok(['rmi', tag]);
   });
 
+  test('cache across stages: COPY --from follows its stage, rebuilt when the stage changed and reused when it is back', async () => {
+    const tag = uniqueName('stagecache');
+    const dir = context({
+      Dockerfile: [
+        `FROM ${BASE} AS src`,
+        'COPY v.txt /v.txt',
+        `FROM ${BASE}`,
+        'COPY --from=src /v.txt /app/v.txt',
+        // /etc is a directory of the image: the file goes inside it.
+        'COPY --from=src /v.txt /etc',
+        'CMD ["cat", "/app/v.txt", "/etc/v.txt"]',
+        '',
+      ].join('\n'),
+      'v.txt': 'v1\n',
+    });
+    const first = await build(['-t', tag, dir]);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    const id1 = await ok(['image', 'inspect', '-f', '{{.Id}}', tag]);
+    assert.equal(await ok(['run', '--rm', tag]), 'v1\nv1');
+    const again = await build(['-t', tag, dir]);
+    assert.equal(count(again.stdout, 'Using cache'), 4, again.stdout);
+    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', tag]), id1);
+
+    writeFileSync(path.join(dir, 'v.txt'), 'v2\n');
+    const changed = await build(['-t', tag, dir]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.equal(count(changed.stdout, 'Using cache'), 0, 'the stage changed, so do both copies out of it: ' + changed.stdout);
+    assert.equal(await ok(['run', '--rm', tag]), 'v2\nv2');
+
+    writeFileSync(path.join(dir, 'v.txt'), 'v1\n');
+    const back = await build(['-t', tag, dir]);
+    assert.equal(count(back.stdout, 'Using cache'), 4, back.stdout);
+    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', tag]), id1);
+    assert.equal(await ok(['run', '--rm', tag]), 'v1\nv1');
+    await ok(['rmi', tag]);
+  });
+
   test('a tar context on stdin honours .dockerignore; -q prints only the image id', async () => {
     const tar = await writeTar([
       { name: 'Dockerfile', type: 'file', data: `FROM ${BASE}\nCOPY . /ctx/\nRUN ls -A /ctx | sort | tr '\\n' ' '; echo\n` },

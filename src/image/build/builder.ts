@@ -18,6 +18,7 @@ import { receiveContext, type BuildContext } from './context.ts';
 import { copyFromArchive, copyFromContext, copyGlobFromArchive, globParts, LayerWriter, type Owner } from './copy-plan.ts';
 import { execForm, parseDockerfile, parseInstructions, type Instruction, type Stage } from './dockerfile.ts';
 import { expandHeredoc, runCommand } from './heredoc.ts';
+import { ImageFacts } from './image-facts.ts';
 import { expandWord, expandWords, healthcheck, keyValuePairs, nopCreatedBy, parseChmod, PREDEFINED_ARGS } from './instructions.ts';
 import { registryDomain } from '../registry/operations.ts';
 
@@ -82,6 +83,7 @@ export class Builder {
   private readonly containers: BuildContainers;
   private readonly tmpDir: string;
   private readonly pull: PullBase;
+  private readonly facts = new ImageFacts();
 
   constructor(opts: { agent: Agent; store: Store; containers: BuildContainers; tmpDir: string; pull?: PullBase }) {
     this.agent = opts.agent;
@@ -105,7 +107,7 @@ export class Builder {
 
   /** @internal for BuildRun */
   deps() {
-    return { agent: this.agent, store: this.store, containers: this.containers, pull: this.pull };
+    return { agent: this.agent, store: this.store, containers: this.containers, pull: this.pull, facts: this.facts };
   }
 }
 
@@ -114,6 +116,7 @@ class BuildRun {
   private readonly store: Store;
   private readonly containers: BuildContainers;
   private readonly pullBase: PullBase;
+  private readonly facts: ImageFacts;
   private readonly ctx: BuildContext;
   private readonly req: BuildRequest;
   private readonly emitEvent: (e: BuildEvent) => void;
@@ -130,6 +133,7 @@ class BuildRun {
     this.store = d.store;
     this.containers = d.containers;
     this.pullBase = d.pull;
+    this.facts = d.facts;
     this.ctx = ctx;
     this.req = req;
     this.emitEvent = emit;
@@ -504,17 +508,23 @@ class BuildRun {
 
   private async isDir(state: StageState, p: string): Promise<boolean> {
     if (!state.imageId) return false;
+    const key = `${state.imageId}\n${p}`;
+    const known = this.facts.isDir.get(key);
+    if (known !== undefined) return known;
     const id = `build-${randomBytes(12).toString('hex')}`;
+    let dir: boolean;
     try {
       await this.agent.images.createRootfs(id, state.imageId);
       const st = await this.agent.files.stat({ containerId: id, name: id, mounts: [], readonlyRootfs: false }, p);
-      return (st.mode & 0x80000000) !== 0;
+      dir = (st.mode & 0x80000000) !== 0;
     } catch (err) {
-      if (isKind(err, 'not-found')) return false;
-      throw err;
+      if (!isKind(err, 'not-found')) throw err;
+      dir = false;
     } finally {
       await this.agent.images.removeRootfs(id).catch(() => undefined);
     }
+    this.facts.isDir.set(key, dir);
+    return dir;
   }
 
   private async workdirStep(state: StageState, dir: string): Promise<void> {
@@ -557,9 +567,18 @@ class BuildRun {
     const owner = await this.owner(state, ins.flags.get('chown'), env);
     const destIsDir = dest.endsWith('/') || (await this.isDir(state, dest));
     const opts = { dest, destIsDir, owner, chmod, extractArchives: keyword === 'ADD' };
+    const from = ins.flags.get('from');
+    const docText = docs.map((h) => `<<${h.name}`).join(' ');
+    const text = `${keyword}${docText ? ' ' + docText : ''} ${ins.flags.has('chown') ? `--chown=${owner.uid}:${owner.gid} ` : ''}${chmod !== undefined ? `--chmod=${chmod.toString(8)} ` : ''}${from ? `--from=${from} ` : ''}${JSON.stringify(sources)} ${dest}`;
+    const createdBy = (hash: string) => nopCreatedBy(this.shell(state), `${text} (content ${hash.slice(0, 16)})`);
+    // A COPY --from that copied the same files of the same image before made
+    // the same layer: with a cached step for it, nothing needs reading.
+    const fromImage = from ? await this.sourceImage(from) : undefined;
+    const factKey = fromImage && docs.length === 0 ? JSON.stringify([fromImage, sources, opts]) : undefined;
+    const knownHash = factKey ? this.facts.copyHash.get(factKey) : undefined;
+    if (knownHash && (await this.useCache(state, `${createdBy(knownHash)} ${knownHash}`))) return;
     const file = path.join(this.work, `copy-${this.step}.tar`);
     const w = new LayerWriter(file);
-    const from = ins.flags.get('from');
     try {
       if (docs.length + sources.length > 1 && !opts.dest.endsWith('/') && !opts.destIsDir) {
         throw invalid(`When using ${keyword} with more than one source file, the destination must be a directory and end with a /`);
@@ -569,27 +588,30 @@ class BuildRun {
         const body = Buffer.from(h.expand ? expandHeredoc(h.content, env) : h.content);
         await w.add({ name, type: 'file', size: body.length, mode: chmod ?? 0o644, uid: owner.uid, gid: owner.gid, mtime: new Date(0) }, body);
       }
-      if (from) await this.stageFiles(w, from, sources, opts);
+      if (fromImage) await this.stageFiles(w, from!, fromImage, sources, opts);
       else if (sources.length > 0) await copyFromContext(w, this.ctx, sources, opts, keyword);
     } catch (err) {
       w.abort();
       throw err;
     }
     const hash = await w.finish();
-    const docText = docs.map((h) => `<<${h.name}`).join(' ');
-    const text = `${keyword}${docText ? ' ' + docText : ''} ${ins.flags.has('chown') ? `--chown=${owner.uid}:${owner.gid} ` : ''}${chmod !== undefined ? `--chmod=${chmod.toString(8)} ` : ''}${from ? `--from=${from} ` : ''}${JSON.stringify(sources)} ${dest}`;
-    const createdBy = nopCreatedBy(this.shell(state), `${text} (content ${hash.slice(0, 16)})`);
-    if (await this.useCache(state, `${createdBy} ${hash}`)) return;
+    if (factKey) this.facts.copyHash.set(factKey, hash);
+    const step = createdBy(hash);
+    if (await this.useCache(state, `${step} ${hash}`)) return;
     const parent = await this.baseImage(state);
-    const img = await this.withRootfs(state, createdBy, (ref) =>
+    const img = await this.withRootfs(state, step, (ref) =>
       this.agent.files.putArchive(ref, '/', createReadStream(file), { noOverwriteDirNonDir: false, copyUIDGID: true }),
     );
-    await this.finishStep(state, `${createdBy} ${hash}`, parent, img);
+    await this.finishStep(state, `${step} ${hash}`, parent, img);
   }
 
-  /** COPY --from: a stage by name or index, or an image. */
-  private async stageFiles(w: LayerWriter, from: string, sources: string[], opts: Parameters<typeof copyFromArchive>[4]): Promise<void> {
-    const imageId = this.stageImages.get(from.toLowerCase()) ?? (await this.agent.images.inspect(from)).id;
+  /** The image of COPY --from: a stage by name or index, or an image. */
+  private async sourceImage(from: string): Promise<string> {
+    return this.stageImages.get(from.toLowerCase()) ?? (await this.agent.images.inspect(from)).id;
+  }
+
+  /** COPY --from: the sources out of that image's files. */
+  private async stageFiles(w: LayerWriter, from: string, imageId: string, sources: string[], opts: Parameters<typeof copyFromArchive>[4]): Promise<void> {
     const id = `build-${randomBytes(12).toString('hex')}`;
     const ref: ContainerFsRef = { containerId: id, name: id, mounts: [], readonlyRootfs: false };
     try {
