@@ -1,13 +1,19 @@
 // The node's json-file log converter: follows the conmon log of every
 // running container with the json-file driver (fs.watch on its directory,
-// plus a slow poll in case an event is missed) and converts it with a
-// ContainerConverter. Steps of one container never overlap; readers can wait
+// plus a poll in case an event is missed) and converts it with a
+// ContainerConverter. The poll visits a container every second while someone
+// follows its log or its watch failed, and every half minute otherwise: an
+// idle node with many containers then does next to nothing, and a plain read
+// catches up by itself. Steps of one container never overlap; readers can wait
 // for new entries (subscribe) or force a step (catchUp) so that a read right
 // after the container wrote sees everything.
 import { watch, type FSWatcher } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ContainerConverter, writeConverterState, type ConverterTarget } from './container-converter.ts';
+
+/** Poll ticks between visits of a watched container that nobody follows. */
+const UNFOLLOWED_EVERY = 30;
 
 interface Tracked {
   target: ConverterTarget;
@@ -23,6 +29,7 @@ export class JsonLogConverter {
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly pollMs: number;
   private timer: NodeJS.Timeout | undefined;
+  private ticks = 0;
   private readonly onError: (id: string, err: unknown) => void;
 
   constructor(opts: { pollMs?: number; onError?: (id: string, err: unknown) => void } = {}) {
@@ -100,13 +107,20 @@ export class JsonLogConverter {
         // conmon writes ctr.log and rotates through ctr.log.tmp; our own files change there too.
         if (name === null || String(name).startsWith(source)) this.kick(id);
       });
-      t.watcher.on('error', () => undefined);
+      t.watcher.on('error', () => {
+        // A broken watch: the every-second poll takes over.
+        t.watcher?.close();
+        t.watcher = undefined;
+      });
     } catch {
       t.watcher = undefined; // the poll still converts
     }
     this.tracked.set(id, t);
     this.timer ??= setInterval(() => {
-      for (const id of this.tracked.keys()) this.kick(id);
+      this.ticks++;
+      for (const [id, t] of this.tracked) {
+        if (!t.watcher || this.listeners.has(id) || this.ticks % UNFOLLOWED_EVERY === 0) this.kick(id);
+      }
     }, this.pollMs);
     this.timer.unref();
     this.kick(id);
