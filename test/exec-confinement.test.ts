@@ -24,7 +24,7 @@ let runc: Daemon;
 let image: string;
 let dir: string;
 
-const PROBES = ['unshare-user', 'clone3', 'mount', 'keyctl', 'socket-vsock', 'personality-exec', 'clock_settime', 'ptrace', 'socket-inet', 'getpid'];
+const PROBES = ['unshare-user', 'clone3', 'mount', 'keyctl', 'socket-vsock', 'personality-exec', 'clock_settime', 'ptrace', 'socket-inet', 'getpid', 'nr-1000'];
 
 // The report, with what differs between any two containers (ids, namespace
 // inode numbers, the hostname) replaced by what it is relative to the
@@ -103,7 +103,7 @@ async function execParent(d: Daemon): Promise<string> {
 const HOST_CAPS = /^CapBnd:\t([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1];
 
 const CASES: { title: string; run: string[]; exec: string[]; expect: RegExp[]; hostPid?: boolean }[] = [
-  { title: 'defaults', run: [], exec: [], expect: [/^uid=0\(root\)/m, /^CapEff:\t00000000a80425fb$/m, /^Seccomp:\t2$/m, /^mount=EPERM$/m, /^cgroups: as init$/m, /^mnt: as init$/m] },
+  { title: 'defaults', run: [], exec: [], expect: [/^uid=0\(root\)/m, /^CapEff:\t00000000a80425fb$/m, /^Seccomp:\t2$/m, /^mount=EPERM$/m, /^nr-1000=ENOSYS$/m, /^cgroups: as init$/m, /^mnt: as init$/m] },
   {
     title: 'exec --privileged -u -w -e',
     run: [],

@@ -1,6 +1,8 @@
 // Berth's default seccomp profile: an allow list with the effect of Docker
-// Engine's default. Anything not named here fails with EPERM (an unknown or
-// future syscall included); calls that need a capability are allowed only
+// Engine's default. Anything not named here fails with EPERM, except calls
+// newer than every one named here (or than libseccomp knows): those fail with
+// ENOSYS, as runc and berth-exec both answer, so that programs fall back to
+// older calls. Calls that need a capability are allowed only
 // when the container holds it; new namespaces through clone(2) need
 // CAP_SYS_ADMIN; personality(2) only switches between the harmless domains.
 // Written as Berth's own groups and expanded into Docker's profile shape, so

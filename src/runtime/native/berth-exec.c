@@ -26,6 +26,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,99 @@ static void use_program(char *b, size_t len) {
   filter.filter = (struct sock_filter *)b;
 }
 
+// Syscalls newer than the profile fail with ENOSYS, as under runc: a libc
+// or tool that tries a new call falls back to an older one on ENOSYS but
+// gives up on EPERM. libseccomp knows nothing of numbers past its own table
+// (the profile's newest names are skipped above), so a short program in
+// front of its filter answers ENOSYS for any number above the highest one
+// the profile names, per architecture; x32 calls arrive on x86_64 with
+// X32_SYSCALL_BIT set and are compared with x32's own highest.
+#define X32_SYSCALL_BIT 0x40000000u
+#define MAX_STUB 64
+
+/** The highest syscall number of arch that the profile names and this libseccomp knows; 0 if none. */
+static uint32_t highest_named(uint32_t arch) {
+  uint32_t top = 0;
+  for (unsigned i = 0; i < p.nrules; i++) {
+    int nr = seccomp_syscall_resolve_name_arch(arch, p.rules[i].syscall);
+    if (nr >= 0 && (uint32_t)nr > top) top = nr;
+  }
+  return top;
+}
+
+/** Prepends the ENOSYS program to the filter b (len bytes); returns the new buffer. */
+static char *with_enosys_stub(char *b, size_t *len) {
+  // An allowing (or only logging) default lets unknown calls through anyway.
+  if (p.default_action == SCMP_ACT_ALLOW || p.default_action == SCMP_ACT_LOG) return b;
+  uint32_t arches[9];
+  unsigned n = 0;
+  uint32_t x32_top = 0;
+  arches[n++] = seccomp_arch_native();
+  for (unsigned i = 0; i < p.narches; i++) {
+    uint32_t a = seccomp_arch_resolve_name(p.arches[i]);
+    if (!a) continue;
+    if (a == SCMP_ARCH_X32) {
+      x32_top = highest_named(a);
+      continue;
+    }
+    int seen = 0;
+    for (unsigned j = 0; j < n; j++) seen |= arches[j] == a;
+    if (!seen) arches[n++] = a;
+  }
+  struct sock_filter stub[MAX_STUB];
+  unsigned k = 0;
+  // Jumps to "enosys" and "orig" are patched once the stub's length is known.
+  unsigned to_enosys[2 * 9], to_orig[3 * 9];
+  unsigned ne = 0, no = 0;
+  stub[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  for (unsigned i = 0; i < n; i++) {
+    uint32_t top = highest_named(arches[i]);
+    if (!top) continue;
+    int x86_64 = arches[i] == SCMP_ARCH_X86_64;
+    // if (arch != this) skip this arch's block (2 or 4 instructions more)
+    stub[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arches[i], 0, x86_64 ? 4 : 2);
+    stub[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    if (x86_64) {
+      // x32 calls: compared with x32's highest, or left to the filter when the profile has no x32.
+      stub[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, 1, 0);
+      stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, top, 0, 0);
+      to_enosys[ne++] = k, to_orig[no++] = k, k++;
+      if (x32_top) {
+        stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, x32_top, 0, 0);
+        to_enosys[ne++] = k, to_orig[no++] = k, k++;
+      } else {
+        stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0);
+        to_orig[no++] = k, k++;
+      }
+    } else {
+      stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, top, 0, 0);
+      to_enosys[ne++] = k, to_orig[no++] = k, k++;
+    }
+    // The accumulator now holds nr: reload the arch for the next comparison.
+    if (i + 1 < n) stub[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  }
+  if (ne == 0) return b;
+  unsigned orig_at = k + 2; // after "ja orig" and "ret ENOSYS"
+  stub[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0);
+  to_orig[no++] = k, k++;
+  unsigned enosys_at = k;
+  stub[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+  for (unsigned i = 0; i < ne; i++) stub[to_enosys[i]].jt = enosys_at - to_enosys[i] - 1;
+  for (unsigned i = 0; i < no; i++) {
+    struct sock_filter *f = &stub[to_orig[i]];
+    if (BPF_OP(f->code) == BPF_JA) f->k = orig_at - to_orig[i] - 1;
+    else f->jf = orig_at - to_orig[i] - 1;
+  }
+  size_t stub_len = k * sizeof(struct sock_filter);
+  char *out = malloc(stub_len + *len);
+  if (!out) die("exec failed: out of memory");
+  memcpy(out, stub, stub_len);
+  memcpy(out + stub_len, b, *len);
+  free(b);
+  *len += stub_len;
+  return out;
+}
+
 static void compile_seccomp(void) {
   char *b;
   size_t len;
@@ -317,6 +411,7 @@ static void compile_seccomp(void) {
   seccomp_release(ctx);
   if (read_all(mem, &b, &len) < 0) die("exec failed: seccomp: cannot read the built filter");
   close(mem);
+  b = with_enosys_stub(b, &len);
   use_program(b, len);
   if (p.bpf_cache) {
     // Written whole under another name, then renamed: readers never see half a program.
