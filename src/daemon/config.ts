@@ -95,7 +95,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     registryCertsDir: values['registry-certs-dir'] ?? env.BERTH_REGISTRY_CERTS_DIR ?? '/etc/berth/certs.d',
     maxDecompressedSize: byteSize(values['max-decompressed-size'] ?? env.BERTH_MAX_DECOMPRESSED_SIZE, '--max-decompressed-size'),
     usernsRemap: (values['userns-remap'] ?? env.BERTH_USERNS_REMAP) || undefined,
-    earlyHealthProbes: !values['no-early-health-probes'] && env.BERTH_EARLY_HEALTH_PROBES !== '0',
+    earlyHealthProbes: !values['no-early-health-probes'] && !/^(0|false|no|off)$/i.test(env.BERTH_EARLY_HEALTH_PROBES ?? ''),
   };
 }
 

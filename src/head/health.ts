@@ -229,7 +229,8 @@ export class HealthMonitor {
     let after: string | undefined;
     const latest = await this.containers
       .mutate(id, async (rec) => {
-        if (!rec.State.Running) return;
+        // A result of an earlier run (a restart came between probe and record) is dropped.
+        if (!rec.State.Running || this.generation.get(id) !== gen || Date.parse(result.Start) < Date.parse(rec.State.StartedAt)) return;
         const h = rec.State.Health ?? { Status: 'starting', FailingStreak: 0, Log: [] };
         const inStart = Date.parse(result.Start) - Date.parse(rec.State.StartedAt) < (hc.StartPeriod || 0) / 1e6;
         const next = foldResult(h, result, hc.Retries || DEFAULT_RETRIES, inStart);
@@ -249,8 +250,12 @@ export class HealthMonitor {
     const append = (b: Buffer | string) => {
       if (output.length < MAX_OUTPUT) output = (output + b.toString()).slice(0, MAX_OUTPUT);
     };
+    // The deadline covers starting the probe too: an exec that hangs on its way in counts as timed out.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(1, Math.round(timeoutNs / 1e6)))));
+    const timeoutResult = (): HealthLogEntry => ({ Start: start, End: nowRfc3339(), ExitCode: -1, Output: `Health check exceeded timeout (${goDuration(timeoutNs)})` });
     try {
-      const session = await this.agent.runtime.exec(c.Id, {
+      const starting = this.agent.runtime.exec(c.Id, {
         cmd: probeCommand(c, hc),
         env: [],
         user: '',
@@ -260,23 +265,34 @@ export class HealthMonitor {
         stdin: false,
         detach: false,
       });
+      const session = await Promise.race([starting, timedOut]);
+      if (session === 'timeout') {
+        // Ended whenever it does start; its output is read away so that nothing waits on it.
+        void starting.then(
+          async (s) => {
+            s.kill?.();
+            for await (const _ of s.output);
+          },
+          () => undefined,
+        ).catch(() => undefined);
+        return timeoutResult();
+      }
       const drained = (async () => {
         for await (const chunk of session.output) append(chunk.data);
       })();
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(1, Math.round(timeoutNs / 1e6)))));
       const outcome = await Promise.race([session.exited, timedOut]);
-      clearTimeout(timer);
       if (outcome === 'timeout') {
         session.kill?.();
         void drained.catch(() => undefined);
-        return { Start: start, End: nowRfc3339(), ExitCode: -1, Output: `Health check exceeded timeout (${goDuration(timeoutNs)})` };
+        return timeoutResult();
       }
       await drained.catch(() => undefined);
       if (outcome.error) return { Start: start, End: nowRfc3339(), ExitCode: -1, Output: outcome.error };
       return { Start: start, End: nowRfc3339(), ExitCode: outcome.exitCode, Output: output };
     } catch (err) {
       return { Start: start, End: nowRfc3339(), ExitCode: -1, Output: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -512,19 +512,22 @@ class BuildRun {
     const known = this.facts.isDir.get(key);
     if (known !== undefined) return known;
     const id = `build-${randomBytes(12).toString('hex')}`;
-    let dir: boolean;
     try {
+      // (a missing image is an error, not a fact about the path: it stays out of the memo)
       await this.agent.images.createRootfs(id, state.imageId);
-      const st = await this.agent.files.stat({ containerId: id, name: id, mounts: [], readonlyRootfs: false }, p);
-      dir = (st.mode & 0x80000000) !== 0;
-    } catch (err) {
-      if (!isKind(err, 'not-found')) throw err;
-      dir = false;
+      let dir: boolean;
+      try {
+        const st = await this.agent.files.stat({ containerId: id, name: id, mounts: [], readonlyRootfs: false }, p);
+        dir = (st.mode & 0x80000000) !== 0;
+      } catch (err) {
+        if (!isKind(err, 'not-found')) throw err;
+        dir = false;
+      }
+      this.facts.isDir.set(key, dir);
+      return dir;
     } finally {
       await this.agent.images.removeRootfs(id).catch(() => undefined);
     }
-    this.facts.isDir.set(key, dir);
-    return dir;
   }
 
   private async workdirStep(state: StageState, dir: string): Promise<void> {

@@ -1,10 +1,10 @@
 // The node's json-file log converter: follows the conmon log of every
 // running container with the json-file driver (fs.watch on its directory,
 // plus a poll in case an event is missed) and converts it with a
-// ContainerConverter. The poll visits a container every second while someone
-// follows its log or its watch failed, and every half minute otherwise: an
-// idle node with many containers then does next to nothing, and a plain read
-// catches up by itself. Steps of one container never overlap; readers can wait
+// ContainerConverter. The poll (every pollMs, a second by default) visits a
+// container each time while someone follows its log or its watch failed, and
+// every 30th time otherwise: an idle node with many containers then does next
+// to nothing, and a plain read catches up by itself. Steps of one container never overlap; readers can wait
 // for new entries (subscribe) or force a step (catchUp) so that a read right
 // after the container wrote sees everything.
 import { watch, type FSWatcher } from 'node:fs';
