@@ -155,11 +155,12 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     }
   }
 
-  const stopIdleGc = collectWhenIdle(() => ({ received: server.requestCount, inProgress: server.activeRequests }));
+  const idleGc = collectWhenIdle(() => ({ received: server.requestCount, inProgress: server.activeRequests }));
+  server.onRequest = idleGc.wake;
   return {
     socket: config.socket,
     async stop() {
-      stopIdleGc();
+      idleGc.stop();
       await server.close();
       health.close();
       containers.close();

@@ -39,7 +39,7 @@ async function majorGcsDuring(fn: () => Promise<void>): Promise<number> {
 
 test('after a burst of requests a quiet daemon hands its heap back, once, and not while a request is in progress', async () => {
   const activity = { received: 0, inProgress: 0 };
-  const stop = collectWhenIdle(() => activity);
+  const idle = collectWhenIdle(() => activity);
   try {
     burst(activity);
     const grown = youngMiB();
@@ -51,6 +51,7 @@ test('after a burst of requests a quiet daemon hands its heap back, once, and no
 
     // A request in progress keeps the daemon busy however long it takes.
     activity.inProgress = 1;
+    idle.wake(); // (the server wakes it as a request arrives)
     burst(activity);
     const busy = youngMiB();
     await sleep(1200);
@@ -58,7 +59,17 @@ test('after a burst of requests a quiet daemon hands its heap back, once, and no
     activity.inProgress = 0;
     await sleep(1200);
     assert.ok(youngMiB() <= 8, `once the request ended and the daemon was quiet: ${youngMiB()} MiB`);
+
+    // At rest the watch sleeps: it looks again only when a request wakes it.
+    burst(activity);
+    const unseen = youngMiB();
+    assert.ok(unseen >= 32, `the burst should have grown the young generation (${unseen} MiB)`);
+    await sleep(1200);
+    assert.equal(youngMiB(), unseen, 'a sleeping watch collected without being woken');
+    idle.wake();
+    await sleep(1200);
+    assert.ok(youngMiB() <= 8, `woken, then quiet: ${youngMiB()} MiB`);
   } finally {
-    stop();
+    idle.stop();
   }
 });

@@ -7,7 +7,8 @@
 // upload or an open stream keeps the daemon busy), and requests came since
 // the last time, a heap holding much more than it uses gets one collection
 // of the kind that also shrinks the heap (tens of milliseconds of an idle
-// process's time).
+// process's time). Between a quiet spell's look and the next request the
+// watch sleeps: a daemon at rest wakes for nothing.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -24,27 +25,52 @@ function exposedGc(): Gc {
   return vm.runInNewContext('gc') as Gc;
 }
 
-/** Starts watching the API (requests received so far, and in progress now); returns a stop function. */
-export function collectWhenIdle(activity: () => { received: number; inProgress: number }): () => void {
+export interface IdleCollector {
+  /** A request arrived: watch again until the daemon is quiet. */
+  wake(): void;
+  stop(): void;
+}
+
+/** Watches the API (requests received so far, and in progress now) from now until quiet, and again after each wake(). */
+export function collectWhenIdle(activity: () => { received: number; inProgress: number }): IdleCollector {
   const gc = exposedGc();
   let seen = activity().received;
   let quietSince = Date.now();
   let collectedAfter = -1;
-  const timer = setInterval(() => {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  // One look at the API; false once this quiet spell is dealt with.
+  const check = (): boolean => {
     const now = activity();
     if (now.received !== seen || now.inProgress > 0) {
       seen = now.received;
       quietSince = Date.now();
-      return;
+      return true;
     }
-    if (Date.now() - quietSince < QUIET_MS || collectedAfter === seen) return;
+    if (collectedAfter === seen) return false;
+    if (Date.now() - quietSince < QUIET_MS) return true;
     // One look per quiet spell: a heap that stays roomy must not cost a collection every check.
     collectedAfter = seen;
     const { heapTotal, heapUsed } = process.memoryUsage();
-    if (heapTotal - heapUsed < MIN_SLACK) return;
     // "last-resort" is V8's memory-reducing full collection: it also shrinks the young generation.
-    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-  }, CHECK_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+    if (heapTotal - heapUsed >= MIN_SLACK) gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    return false;
+  };
+  const arm = () => {
+    if (timer || stopped) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (check()) arm();
+    }, CHECK_MS);
+    timer.unref();
+  };
+  arm();
+  return {
+    wake: arm,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
 }

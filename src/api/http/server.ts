@@ -38,6 +38,8 @@ export class ApiServer implements Routes {
   /** Requests received so far, and those still being answered (streams and hijacked connections included): the daemon's idle collection watches both. */
   requestCount = 0;
   activeRequests = 0;
+  /** Called as each request arrives. */
+  onRequest: () => void = () => {};
 
   constructor(opts: { log: Logger; serverHeader: string }) {
     this.log = opts.log;
@@ -61,12 +63,14 @@ export class ApiServer implements Routes {
       this.requestCount++;
       this.activeRequests++;
       res.once('close', () => this.activeRequests--);
+      this.onRequest();
       void this.dispatch(req, res, undefined);
     });
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.requestCount++;
       this.activeRequests++;
       socket.once('close', () => this.activeRequests--);
+      this.onRequest();
       if (head.length > 0) socket.unshift(head);
       void this.dispatch(req, undefined, socket);
     });
