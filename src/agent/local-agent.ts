@@ -93,6 +93,8 @@ export class LocalAgent implements Agent {
   async close(): Promise<void> {
     const closable = this.runtime as RuntimeApi & { close?: () => Promise<void> | void };
     await closable.close?.();
+    // Removed root file systems still being unmounted and deleted (what is cut short, the next start's trash sweep finishes).
+    await (this.images as ImageApi & { settled?: () => Promise<void> }).settled?.();
     await (this.network as NetworkApi & { close?: () => void }).close?.();
   }
 }

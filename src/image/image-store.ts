@@ -614,9 +614,26 @@ export class ImageStore implements ImageApi {
 
   async removeRootfs(containerId: string): Promise<void> {
     await this.ready;
+    const chains = await this.rootfs.chainsOf(containerId);
     await this.rootfs.remove(containerId);
-    // The image may have been force-removed while this container still used its layers.
+    // Only layers that no image names any more (an image force-removed while
+    // this container used it) can be freed now. Otherwise there is nothing to
+    // collect, and the caller need not wait for the unmount a collection
+    // waits for.
+    if (chains && !(await this.unnamedIn(chains))) return;
     await this.locked(() => this.gc());
+  }
+
+  /** Resolves once every removed rootfs is unmounted and deleted (daemon stop, tests). */
+  settled(): Promise<void> {
+    return this.rootfs.settled();
+  }
+
+  /** Whether some of these chain ids belong to no image. */
+  private async unnamedIn(chains: string[]): Promise<boolean> {
+    const named = new Set<string>();
+    for (const r of await this.store.list<ImageRecord>(IMAGE_KIND)) for (const c of chainIds(r.value.config.rootfs.diff_ids)) named.add(c);
+    return chains.some((c) => !named.has(c));
   }
 
   async changes(containerId: string): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]> {

@@ -106,6 +106,8 @@ describe('load', () => {
       await env.images.removeRootfs('c1');
     }
     assert.equal(existsSync(path.join(env.root, 'containers/c1')), false);
+    // (the unmount finishes in the background)
+    await env.images.settled();
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(env.root));
   });
 

@@ -161,6 +161,15 @@ export class RootfsManager {
     return dirSize(path.join(this.dir(containerId), 'upper'));
   }
 
+  /** The chain ids a container's rootfs mounts; undefined when it has no record of them (being made or gone). */
+  async chainsOf(containerId: string): Promise<string[] | undefined> {
+    try {
+      return (JSON.parse(await fs.readFile(path.join(this.dir(containerId), 'layers.json'), 'utf8')) as { chainIds: string[] }).chainIds;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Chain ids used by any container's rootfs. */
   async usedChains(): Promise<Set<string>> {
     // A removed rootfs may still be mounted on its layers.

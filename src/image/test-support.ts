@@ -181,6 +181,7 @@ export async function newEnv(): Promise<TestEnv> {
     store,
     images,
     async cleanup() {
+      await images.settled();
       // Unmount anything a failed test left under this directory, deepest first.
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
         .split('\n')
