@@ -188,7 +188,13 @@ export async function newEnv(): Promise<TestEnv> {
         .map((l) => l.split(' ')[4])
         .filter((m) => m && m.startsWith(base))
         .sort((a, b) => b.length - a.length);
-      for (const m of mounts) execFileSync('umount', ['-l', m]);
+      for (const m of mounts) {
+        try {
+          execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+        } catch {
+          // gone meanwhile (a parent's lazy unmount takes its children along)
+        }
+      }
       await store.close();
       rmSync(base, { recursive: true, force: true });
     },
