@@ -550,8 +550,8 @@ export class ImageStore implements ImageApi {
   /** Deletes layers and blobs that no image, container rootfs or in-flight load needs (locked). */
   private async gc(): Promise<LayerMeta[]> {
     const images = (await this.store.list<ImageRecord>(IMAGE_KIND)).map((r) => r.value);
-    const keep = new Set<string>(this.pins.keys());
-    for (const img of images) for (const c of chainIds(img.config.rootfs.diff_ids)) keep.add(c);
+    const keep = namedChains(images);
+    for (const c of this.pins.keys()) keep.add(c);
     for (const c of await this.rootfs.usedChains()) keep.add(c);
     const removed: LayerMeta[] = [];
     const remaining: LayerMeta[] = [];
@@ -631,8 +631,7 @@ export class ImageStore implements ImageApi {
 
   /** Whether some of these chain ids belong to no image. */
   private async unnamedIn(chains: string[]): Promise<boolean> {
-    const named = new Set<string>();
-    for (const r of await this.store.list<ImageRecord>(IMAGE_KIND)) for (const c of chainIds(r.value.config.rootfs.diff_ids)) named.add(c);
+    const named = namedChains((await this.store.list<ImageRecord>(IMAGE_KIND)).map((r) => r.value));
     return chains.some((c) => !named.has(c));
   }
 
@@ -721,4 +720,11 @@ function isSingleReference(img: ImageRecord): boolean {
 
 function conflictMessage(id: string, c: DeleteConflict): string {
   return `conflict: unable to delete ${shortId(id)} (${c.hard ? 'cannot be forced' : 'must be forced'}) - ${c.message}`;
+}
+
+/** The chain ids of every layer these images are made of. */
+function namedChains(images: ImageRecord[]): Set<string> {
+  const named = new Set<string>();
+  for (const img of images) for (const c of chainIds(img.config.rootfs.diff_ids)) named.add(c);
+  return named;
 }

@@ -176,16 +176,8 @@ export class RootfsManager {
     await this.settled();
     const used = new Set<string>();
     const ids = await fs.readdir(path.join(this.root, 'containers')).catch(() => [] as string[]);
-    for (const id of ids) {
-      try {
-        const { chainIds } = JSON.parse(await fs.readFile(path.join(this.root, 'containers', id, 'layers.json'), 'utf8')) as {
-          chainIds: string[];
-        };
-        for (const c of chainIds) used.add(c);
-      } catch {
-        // a rootfs being created or removed
-      }
-    }
+    // (a rootfs being created or removed has no record: nothing of it to keep)
+    for (const id of ids) for (const c of (await this.chainsOf(id)) ?? []) used.add(c);
     return used;
   }
 
