@@ -38,6 +38,15 @@ const ok = async (args: string[], input?: string | Buffer): Promise<string> => (
 
 const count = (text: string, word: string) => text.split(word).length - 1;
 
+/** A build that must succeed: its output. */
+async function built(args: string[]): Promise<string> {
+  const r = await build(args);
+  assert.equal(r.code, 0, `docker build ${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+const imageId = (ref: string) => ok(['image', 'inspect', '-f', '{{.Id}}', ref]);
+
 async function containerIds(): Promise<string[]> {
   return (await ok(['ps', '-aq', '--no-trunc'])).split('\n').filter(Boolean);
 }
@@ -74,7 +83,7 @@ describe('docker build', () => {
     // The steps' intermediate images are listed only with -a.
     const plain = (await ok(['images', '-q', '--no-trunc'])).split('\n');
     const all = (await ok(['images', '-aq', '--no-trunc'])).split('\n');
-    const id = await ok(['image', 'inspect', '-f', '{{.Id}}', tag]);
+    const id = await imageId(tag);
     assert.ok(plain.includes(id));
     const parent = await ok(['image', 'inspect', '-f', '{{.Parent}}', tag]);
     assert.ok(all.includes(parent) && !plain.includes(parent), `intermediate ${parent} only with -a`);
@@ -87,22 +96,16 @@ describe('docker build', () => {
       Dockerfile: `FROM ${BASE}\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN cat /data.txt > /copy\nCMD ["cat", "/copy"]\n`,
       'data.txt': 'v1\n',
     });
-    const first = await build(['-t', tag, dir]);
-    assert.equal(first.code, 0, first.stderr + first.stdout);
-    assert.equal(count(first.stdout, 'Using cache'), 0);
-    const id1 = await ok(['image', 'inspect', '-f', '{{.Id}}', tag]);
-    const again = await build(['-t', tag, dir]);
-    assert.equal(again.code, 0, again.stderr);
-    assert.equal(count(again.stdout, 'Using cache'), 4, again.stdout);
-    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', tag]), id1);
+    assert.equal(count(await built(['-t', tag, dir]), 'Using cache'), 0);
+    const id1 = await imageId(tag);
+    const again = await built(['-t', tag, dir]);
+    assert.equal(count(again, 'Using cache'), 4, again);
+    assert.equal(await imageId(tag), id1);
     writeFileSync(path.join(dir, 'data.txt'), 'v2\n');
-    const changed = await build(['-t', tag, dir]);
-    assert.equal(changed.code, 0, changed.stderr);
-    assert.equal(count(changed.stdout, 'Using cache'), 1, 'only the RUN before the COPY is cached: ' + changed.stdout);
+    const changed = await built(['-t', tag, dir]);
+    assert.equal(count(changed, 'Using cache'), 1, 'only the RUN before the COPY is cached: ' + changed);
     assert.equal(await ok(['run', '--rm', tag]), 'v2');
-    const nocache = await build(['--no-cache', '-t', tag, dir]);
-    assert.equal(nocache.code, 0, nocache.stderr);
-    assert.equal(count(nocache.stdout, 'Using cache'), 0);
+    assert.equal(count(await built(['--no-cache', '-t', tag, dir]), 'Using cache'), 0);
     await ok(['rmi', tag]);
   });
 
@@ -121,24 +124,22 @@ describe('docker build', () => {
       ].join('\n'),
       'v.txt': 'v1\n',
     });
-    const first = await build(['-t', tag, dir]);
-    assert.equal(first.code, 0, first.stderr + first.stdout);
-    const id1 = await ok(['image', 'inspect', '-f', '{{.Id}}', tag]);
+    await built(['-t', tag, dir]);
+    const id1 = await imageId(tag);
     assert.equal(await ok(['run', '--rm', tag]), 'v1\nv1');
-    const again = await build(['-t', tag, dir]);
-    assert.equal(count(again.stdout, 'Using cache'), 4, again.stdout);
-    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', tag]), id1);
+    const again = await built(['-t', tag, dir]);
+    assert.equal(count(again, 'Using cache'), 4, again);
+    assert.equal(await imageId(tag), id1);
 
     writeFileSync(path.join(dir, 'v.txt'), 'v2\n');
-    const changed = await build(['-t', tag, dir]);
-    assert.equal(changed.code, 0, changed.stderr);
-    assert.equal(count(changed.stdout, 'Using cache'), 0, 'the stage changed, so do both copies out of it: ' + changed.stdout);
+    const changed = await built(['-t', tag, dir]);
+    assert.equal(count(changed, 'Using cache'), 0, 'the stage changed, so do both copies out of it: ' + changed);
     assert.equal(await ok(['run', '--rm', tag]), 'v2\nv2');
 
     writeFileSync(path.join(dir, 'v.txt'), 'v1\n');
-    const back = await build(['-t', tag, dir]);
-    assert.equal(count(back.stdout, 'Using cache'), 4, back.stdout);
-    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', tag]), id1);
+    const back = await built(['-t', tag, dir]);
+    assert.equal(count(back, 'Using cache'), 4, back);
+    assert.equal(await imageId(tag), id1);
     assert.equal(await ok(['run', '--rm', tag]), 'v1\nv1');
     await ok(['rmi', tag]);
   });
@@ -182,7 +183,7 @@ describe('docker build', () => {
     const r = await build(['-f', path.join(dir, 'build/App.dockerfile'), '--build-arg', `BASE_IMAGE=${BASE}`, '--build-arg', 'FLAVOUR=spicy', '--label', 'team=berth', '-t', t1, '-t', `${t2}:v2`, dir]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.equal(await ok(['run', '--rm', t1]), 'built spicy');
-    assert.equal(await ok(['image', 'inspect', '-f', '{{.Id}}', t1]), await ok(['image', 'inspect', '-f', '{{.Id}}', `${t2}:v2`]));
+    assert.equal(await imageId(t1), await imageId(`${t2}:v2`));
     const labels = JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config.Labels}}', t1]));
     assert.deepEqual(labels, { stage: 'final', team: 'berth' });
     const target = await build(['-f', path.join(dir, 'build/App.dockerfile'), '--build-arg', `BASE_IMAGE=${BASE}`, '--target', 'artifacts', '-t', t3, dir]);

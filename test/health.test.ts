@@ -23,8 +23,8 @@ interface Health {
   Log: { Start: string; End: string; ExitCode: number; Output: string }[];
 }
 
-async function health(name: string): Promise<Health | null> {
-  const r = await d.docker(['inspect', '-f', '{{json .State.Health}}', name]);
+async function health(name: string, on: Daemon = d): Promise<Health | null> {
+  const r = await on.docker(['inspect', '-f', '{{json .State.Health}}', name]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -226,8 +226,7 @@ describe('health checks with --no-early-health-probes', () => {
     // Early probes would have run about six times in this second.
     await sleep(1000);
     assert.equal((await plain.docker(['exec', name, 'cat', '/tmp/probes'])).code, 1, 'the check ran before its interval');
-    const h = JSON.parse((await plain.docker(['inspect', '-f', '{{json .State.Health}}', name])).stdout);
-    assert.deepEqual(h, { Status: 'starting', FailingStreak: 0, Log: [] });
+    assert.deepEqual(await health(name, plain), { Status: 'starting', FailingStreak: 0, Log: [] });
     await plain.docker(['rm', '-f', name]);
   });
 });
