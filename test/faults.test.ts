@@ -58,7 +58,14 @@ before(async () => {
   IMAGE = await loadTestImage(d, 'busybox');
   // One container run and removed first: chains and the default bridge exist from here on.
   assert.equal((await d.docker(['run', '--rm', IMAGE, 'true'])).code, 0);
+  // Its network namespace goes in the background after the removal answers:
+  // the baseline is the daemon with no container, so without it.
   baseline = resources();
+  for (let i = 0; i < 40 && baseline.netns.length > 0; i++) {
+    await sleep(100);
+    baseline = resources();
+  }
+  assert.deepEqual(baseline.netns, [], 'the namespace of a removed container stayed');
 });
 after(() => d?.cleanup());
 
